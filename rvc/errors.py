@@ -1,0 +1,38 @@
+"""Typed errors. Every message is written for the person using the app or the CLI: it says what is wrong
+and, where possible, what to do. The UI and CLI show ``str(error)`` as it is."""
+
+
+class RvcError(Exception):
+    """Base class of every error the app reports to its user."""
+
+
+class InvalidNameError(RvcError, ValueError):
+    """An experiment name that cannot be used."""
+
+
+class ExperimentNotFoundError(RvcError):
+    """The experiment folder or its config does not exist."""
+
+
+class ExperimentConflictError(RvcError):
+    """An experiment reopened with choices that differ from the stored ones."""
+
+
+class DatasetError(RvcError):
+    """The dataset folder cannot be used at all (missing, not a folder, unreadable, nothing usable in it)."""
+
+
+class AudioDecodeError(RvcError):
+    """One input file could not be decoded as audio."""
+
+
+class ExperimentBusyError(RvcError):
+    """Another job holds the experiment's lock."""
+
+
+class IncompleteStepError(RvcError):
+    """A step's output is missing or was left incomplete by an interrupted run."""
+
+
+class Cancelled(RvcError):
+    """The user stopped the job."""
