@@ -213,10 +213,10 @@ def create_or_open(config: ExperimentConfig, logs_dir: Path | None = None) -> tu
     if paths.root.exists() and not paths.root.is_dir():
         raise ExperimentConflictError(f"{paths.root} exists and is not a folder")
     created = not paths.config.exists()
-    model_config = load_model_config(config.sample_rate, config.version)
+    data = load_model_config(config.sample_rate, config.version)
     if not created:
-        data = _read_json(paths.config)
-        stored = _stored_choices(data)
+        stored_data = _read_json(paths.config)
+        stored = _stored_choices(stored_data)
         if stored is not None:
             diffs = _differences(stored, config)
             if diffs:
@@ -224,15 +224,15 @@ def create_or_open(config: ExperimentConfig, logs_dir: Path | None = None) -> tu
                     f"Experiment {config.name!r} already exists with other settings: {'; '.join(diffs)}. "
                     "Reopen it with its own settings, or choose a new name."
                 )
-            return Experiment(config, paths, data), False
-        old_rate = data.get("data", {}).get("sampling_rate")
+            return Experiment(config, paths, stored_data), False
+        old_rate = stored_data.get("data", {}).get("sampling_rate")
         if old_rate is not None and old_rate != config.sample_rate_hz:
             raise ExperimentConflictError(
                 f"Experiment {config.name!r} already exists with sample rate {old_rate} Hz "
                 f"(you chose {config.sample_rate}). Reopen it with its own settings, or choose a new name."
             )
+        data = {**data, **{k: v for k, v in stored_data.items() if k in ("train", "data", "model")}}  # keep its config
     paths.root.mkdir(parents=True, exist_ok=True)
-    data = dict(model_config)
     data["experiment"] = {
         **asdict(config),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
