@@ -26,6 +26,8 @@ class DecodedAudio:
     source_rate: int
     source_channels: int
     source_seconds: float
+    nonfinite: int = 0  # NaN/Inf samples in the source (counted before resampling spreads them)
+    clipped: float = 0.0  # fraction of source samples at full scale
     warnings: list[str] = field(default_factory=list)
 
 
@@ -90,11 +92,15 @@ def decode_audio(path: Path, sample_rate: int) -> DecodedAudio:
     seconds = x.size / source_rate
     if bad_packets:
         warnings.append(f"{bad_packets} corrupt packet(s) skipped while decoding")
+    declared = _wav_declared_seconds(path) or declared
     if declared and seconds < 0.9 * declared - 0.1:
         warnings.append(f"truncated: decoded {seconds:.1f} s of the {declared:.1f} s the file declares")
+    nonfinite, clipped = count_nonfinite(x), clipped_fraction(x)
+    if nonfinite:
+        x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)  # resampling would smear them over the signal
     if source_rate != sample_rate:
         x = resample(x, source_rate, sample_rate)
-    return DecodedAudio(x, sample_rate, source_rate, channels, seconds, warnings)
+    return DecodedAudio(x, sample_rate, source_rate, channels, seconds, nonfinite, clipped, warnings)
 
 
 def _declared_seconds(container: object, stream: object) -> float | None:
@@ -106,6 +112,28 @@ def _declared_seconds(container: object, stream: object) -> float | None:
     if c_duration:
         return c_duration / 1_000_000
     return None
+
+
+def _wav_declared_seconds(path: Path) -> float | None:
+    """Duration a RIFF/WAVE header declares (FFmpeg trusts the file size instead, hiding truncation)."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        byte_rate = 0
+        while True:
+            chunk = f.read(8)
+            if len(chunk) < 8:
+                return None
+            size = int.from_bytes(chunk[4:8], "little")
+            if chunk[:4] == b"fmt ":
+                fmt = f.read(size + (size & 1))
+                byte_rate = int.from_bytes(fmt[8:12], "little") if len(fmt) >= 12 else 0
+            elif chunk[:4] == b"data":
+                # 0 and 0xFFFFFFFF mean "unknown" (streamed WAV): nothing declared
+                return size / byte_rate if byte_rate and 0 < size < 0xFFFFFFFF else None
+            else:
+                f.seek(size + (size & 1), 1)
 
 
 def resample(x: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:

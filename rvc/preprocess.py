@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from rvc.audio import clipped_fraction, count_nonfinite, db, decode_audio, resample, write_wav_float32
+from rvc.audio import db, decode_audio, resample, write_wav_float32
 from rvc.errors import AudioDecodeError, Cancelled, DatasetError, IncompleteStepError
 from rvc.experiment import Experiment, ExperimentPaths, write_json_atomic
 from rvc.locking import experiment_lock
@@ -252,16 +252,14 @@ def _process(task: _Task, result: FileResult) -> None:
     result.seconds = round(audio.source_seconds, 3)
     result.warnings.extend(audio.warnings)
     x = audio.samples
-    bad = count_nonfinite(x)
-    if bad:
-        result.reason = f"contains {bad} NaN/Inf sample(s): the file is damaged"
+    if audio.nonfinite:
+        result.reason = f"contains {audio.nonfinite} NaN/Inf sample(s): the file is damaged"
         return
     if audio.source_seconds < cfg.min_file_seconds:
         result.reason = f"too short ({audio.source_seconds:.2f} s; the minimum is {cfg.min_file_seconds} s)"
         return
-    clipped = clipped_fraction(x)
-    if clipped >= 0.001:
-        result.warnings.append(f"clipped: {clipped:.1%} of samples at full scale (distortion will be learned)")
+    if audio.clipped >= 0.001:
+        result.warnings.append(f"clipped: {audio.clipped:.1%} of samples at full scale (distortion will be learned)")
     x = highpass(x, sr)
     regions = slice_regions(x, sr, cfg.slicer)
     if not regions:
@@ -362,8 +360,13 @@ def _mp_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
-def _ignore_sigint() -> None:
+def _init_worker() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is handled by the parent, which cleans up
+    if sys.platform.startswith("linux"):  # die with the parent, even on kill -9: no orphan keeps writing
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
 def _run_tasks(
@@ -378,7 +381,7 @@ def _run_tasks(
                 raise Cancelled("Preprocessing stopped; the previous output was kept")
             on_result(process_file(task))
         return
-    with cf.ProcessPoolExecutor(workers, mp_context=_mp_context(), initializer=_ignore_sigint) as pool:
+    with cf.ProcessPoolExecutor(workers, mp_context=_mp_context(), initializer=_init_worker) as pool:
         pending = {pool.submit(process_file, t) for t in tasks}
         try:
             while pending:
@@ -458,7 +461,7 @@ def preprocess_dataset(
         wav16_dir.mkdir()
         try:
             tasks = [_Task(i, n, str(p), sr, str(gt_dir), str(wav16_dir), config) for i, n, p in inputs]
-            results = list(skipped)
+            results: list[FileResult] = []
             total = len(inputs) + len(skipped)
 
             def on_result(r: FileResult) -> None:
@@ -470,8 +473,7 @@ def preprocess_dataset(
                     on_progress(Progress(len(results), total, r))
 
             for r in skipped:
-                if on_progress is not None:
-                    on_progress(Progress(len(results), total, r))
+                on_result(r)
             workers = min(config.workers or os.cpu_count() or 1, max(1, len(tasks)))
             _run_tasks(tasks, workers, on_result, stop)
             results.sort(key=lambda r: r.index)

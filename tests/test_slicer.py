@@ -87,7 +87,12 @@ def test_segment_bounds_exact_with_tail():
     assert segment_bounds(100_000, SR) == [(0, 100_000)]  # up to 4.0 s: one piece
     assert segment_bounds(160_000, SR) == [(0, 160_000)]
     assert segment_bounds(160_001, SR) == [(0, 148_000), (136_000, 160_001)]
-    assert segment_bounds(400_000, SR, 3.0) == [(0, 120_000), (108_000, 228_000), (216_000, 336_000), (324_000, 400_000)]
+    assert segment_bounds(400_000, SR, 3.0) == [
+        (0, 120_000),
+        (108_000, 228_000),
+        (216_000, 336_000),
+        (324_000, 400_000),
+    ]
 
 
 @pytest.mark.parametrize("length", [1, 40_000, 159_999, 160_000, 160_001, 523_456, 1_000_000])
