@@ -353,6 +353,33 @@ def list_dataset(dataset_dir: Path) -> tuple[list[tuple[int, str, Path]], list[F
     return inputs, skipped, folders
 
 
+def collect_uploads(files: list[Path], dest: Path) -> Path:
+    """Copies uploaded files flat into ``dest`` (replacing what an earlier upload left there) and returns it.
+
+    Only each file's own name is kept (no folders, so nothing can land outside ``dest``); equal names get a
+    numeric suffix. The copy goes to a temporary folder first and is swapped in whole.
+    """
+    if not files:
+        raise DatasetError("No files were uploaded: choose audio files or a folder to upload")
+    tmp = dest.with_name(f".{dest.name}.tmp-{uuid.uuid4().hex[:8]}")
+    tmp.mkdir(parents=True)
+    try:
+        for src in map(Path, files):
+            name = src.name.replace("\\", "_") or "upload"
+            target = tmp / name
+            n = 1
+            while target.exists():
+                target = tmp / f"{Path(name).stem}_{n}{Path(name).suffix}"
+                n += 1
+            shutil.copyfile(src, target)
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(tmp, dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
 def _mp_context() -> multiprocessing.context.BaseContext:
     # fork is cheapest but unsafe in a multi-threaded process (the web app); forkserver forks from a clean server.
     if sys.platform.startswith("linux"):

@@ -1,0 +1,274 @@
+"""RVC Studio web UI: a thin Gradio Blocks layer over the ``rvc`` package.
+
+    python app.py [--host 127.0.0.1] [--port 7860] [--share] [--auth user:pass] [--logs-dir DIR]
+                  [--allow-server-paths]
+
+Every handler here only adapts widgets to a function of ``rvc`` and turns its typed errors into messages on
+the page. Starting the app imports no torch and loads no model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from rvc.config import SAMPLE_RATES, VERSIONS
+from rvc.errors import RvcError
+from rvc.experiment import ExperimentConfig, create_or_open, default_logs_dir, list_experiments, open_experiment
+
+logger = logging.getLogger("rvc.app")
+
+SERVER_FOLDER = "Folder on the server"
+UPLOAD = "Upload files or a folder"
+NOT_BUILT = "Not built yet: this step arrives in a later release of RVC Studio."
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """What the UI needs to know about how it is served."""
+
+    logs_dir: Path
+    allow_server_paths: bool = True  # off when others can reach the app, unless asked for
+
+
+def _fail(e: Exception) -> gr.Error:
+    return gr.Error(str(e), duration=None, title="Error")
+
+
+def _experiment_summary(exp: Any, created: bool) -> str:
+    c = exp.config
+    verb = "Created" if created else "Opened"
+    return (
+        f"{verb} experiment **{c.name}**: {c.sample_rate}, {c.version} "
+        f"({c.feature_dim}-d features), pitch guidance {'on' if c.use_f0 else 'off'}. "
+        f"Folder: `{exp.paths.root}`"
+    )
+
+
+def build_demo(settings: AppSettings) -> gr.Blocks:
+    """The whole UI. Handlers are closures over ``settings``; they hold no other state."""
+
+    def create_experiment(name: str, sample_rate: str, use_f0: bool, version: str) -> tuple[str, Any]:
+        try:
+            exp, created = create_or_open(
+                ExperimentConfig(name.strip(), sample_rate, version, bool(use_f0)), settings.logs_dir
+            )
+        except (RvcError, ValueError) as e:
+            raise _fail(e) from e
+        return _experiment_summary(exp, created), gr.Dropdown(
+            choices=list_experiments(settings.logs_dir), value=exp.name
+        )
+
+    def load_experiment(name: str | None) -> tuple[Any, Any, Any, Any, str]:
+        if not name:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), ""
+        try:
+            exp = open_experiment(name, settings.logs_dir)
+        except (RvcError, ValueError) as e:
+            raise _fail(e) from e
+        c = exp.config
+        return c.name, c.sample_rate, c.use_f0, c.version, _experiment_summary(exp, False)
+
+    def refresh_experiments() -> Any:
+        return gr.Dropdown(choices=list_experiments(settings.logs_dir))
+
+    def run_preprocess(
+        name: str,
+        source: str,
+        folder: str,
+        files: list[str] | None,
+        folder_files: list[str] | None,
+        segment: str,
+        workers: float,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008 (the Gradio idiom: injected per event)
+    ) -> str:
+        from rvc.preprocess import NothingUsableError, PreprocessConfig, collect_uploads, preprocess_dataset
+
+        try:
+            exp = open_experiment((name or "").strip(), settings.logs_dir)
+            if source == SERVER_FOLDER:
+                if not settings.allow_server_paths:
+                    raise RvcError(
+                        "Server folders are disabled because this app can be reached by others: upload the files "
+                        "instead (or start the app with --allow-server-paths)"
+                    )
+                if not (folder or "").strip():
+                    raise RvcError("Type the path of the folder that holds your recordings")
+                dataset = Path(folder.strip()).expanduser()
+            else:
+                uploaded = [*(files or []), *(folder_files or [])]
+                dataset = collect_uploads([Path(f) for f in uploaded], exp.paths.uploads)
+            config = PreprocessConfig(segment_seconds=float(segment), workers=int(workers) if workers else None)
+            progress(0, desc="Starting")
+            report = preprocess_dataset(
+                exp,
+                dataset,
+                config,
+                on_progress=lambda p: progress((p.done, p.total), desc=f"{p.result.name}", unit="files"),
+                stop=threading.Event(),
+            )
+        except NothingUsableError as e:
+            raise _fail(e) from e
+        except (RvcError, ValueError) as e:
+            raise _fail(e) from e
+        return report.summary()
+
+    cpu = os.cpu_count() or 1
+    with gr.Blocks(title="RVC Studio", delete_cache=(3600, 86400)) as demo:
+        gr.Markdown("# RVC Studio\nTrain a voice model from your recordings, then convert audio with it.")
+        with gr.Tabs():
+            with gr.Tab("Train", id="train"):
+                gr.Markdown("### Step 1 · Experiment\nEverything of one voice model lives in `logs/<name>/`.")
+                with gr.Row():
+                    existing = gr.Dropdown(
+                        choices=list_experiments(settings.logs_dir),
+                        label="Open an existing experiment",
+                        value=None,
+                        allow_custom_value=False,
+                        elem_id="exp-existing",
+                    )
+                    refresh = gr.Button("↻", scale=0, min_width=40, elem_id="exp-refresh")
+                with gr.Row():
+                    exp_name = gr.Textbox(
+                        label="Experiment name",
+                        placeholder="my-voice",
+                        info="letters, digits, - _ . (up to 64)",
+                        elem_id="exp-name",
+                    )
+                    sample_rate = gr.Radio(list(SAMPLE_RATES), value="40k", label="Sample rate", elem_id="exp-sr")
+                    use_f0 = gr.Checkbox(
+                        value=True,
+                        label="Pitch guidance",
+                        info="needed for singing; off gives a lighter model",
+                        elem_id="exp-f0",
+                    )
+                    version = gr.Radio(
+                        list(VERSIONS), value="v2", label="Version", info="v1: 256-d, v2: 768-d", elem_id="exp-version"
+                    )
+                create_btn = gr.Button("Create / open experiment", variant="primary", elem_id="exp-create")
+                exp_status = gr.Markdown(elem_id="exp-status")
+
+                gr.Markdown(
+                    "### Step 2a · Preprocess the dataset\nEvery audio file at the top level of the folder "
+                    "(subfolders are not read) is filtered, cut at silences into ~3.7 s pieces and normalised."
+                )
+                sources = [SERVER_FOLDER, UPLOAD] if settings.allow_server_paths else [UPLOAD]
+                source = gr.Radio(sources, value=sources[0], label="Recordings from", elem_id="pp-source")
+                folder = gr.Textbox(
+                    label="Dataset folder on the server",
+                    placeholder="/home/me/voice-dataset",
+                    visible=settings.allow_server_paths,
+                    elem_id="pp-folder",
+                )
+                with gr.Row(visible=not settings.allow_server_paths) as upload_row:
+                    files = gr.File(file_count="multiple", label="Audio files", elem_id="pp-files")
+                    folder_files = gr.File(file_count="directory", label="…or a folder", elem_id="pp-dir")
+                with gr.Row():
+                    segment = gr.Radio(
+                        ["3.7", "3.0"], value="3.7", label="Piece length (s)", info="3.0 for GPUs with ≤ 4 GB"
+                    )
+                    workers = gr.Slider(1, cpu, value=cpu, step=1, label="Worker processes")
+                pp_btn = gr.Button("Preprocess", variant="primary", elem_id="pp-run")
+                pp_report = gr.Textbox(label="Report", lines=10, max_lines=30, interactive=False, elem_id="pp-report")
+
+                gr.Markdown("### Step 2b · Extract pitch and features")
+                gr.Markdown(NOT_BUILT, elem_id="step2b-status")
+                gr.Button("Extract", interactive=False)
+                gr.Markdown("### Step 3 · Train")
+                gr.Markdown(NOT_BUILT, elem_id="step3-status")
+                with gr.Row():
+                    gr.Button("Train model", interactive=False)
+                    gr.Button("Train index", interactive=False)
+                    gr.Button("One-click training", interactive=False)
+            with gr.Tab("Infer", id="infer"):
+                gr.Markdown("### Convert a recording with a trained model")
+                gr.Markdown(NOT_BUILT, elem_id="infer-status")
+
+        create_btn.click(
+            create_experiment,
+            [exp_name, sample_rate, use_f0, version],
+            [exp_status, existing],
+            api_name="create_experiment",
+        )
+        existing.input(
+            load_experiment,
+            [existing],
+            [exp_name, sample_rate, use_f0, version, exp_status],
+            api_name="open_experiment",
+        )
+        refresh.click(refresh_experiments, None, [existing], queue=False, api_visibility="private")
+        source.change(
+            lambda s: (gr.Textbox(visible=s == SERVER_FOLDER), gr.Row(visible=s != SERVER_FOLDER)),
+            [source],
+            [folder, upload_row],
+            queue=False,
+            api_visibility="private",
+        )
+        pp_btn.click(
+            run_preprocess,
+            [exp_name, source, folder, files, folder_files, segment, workers],
+            [pp_report],
+            api_name="preprocess",
+            concurrency_id="cpu-heavy",
+            concurrency_limit=1,
+        )
+    return demo
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="RVC Studio web app")
+    p.add_argument("--host", default=os.environ.get("RVC_HOST", "127.0.0.1"), help="address to listen on")
+    p.add_argument("--port", type=int, default=int(os.environ.get("RVC_PORT", "7860")), help="port (default 7860)")
+    p.add_argument("--share", action="store_true", help="also create a temporary public gradio.live link")
+    p.add_argument("--auth", default=os.environ.get("RVC_AUTH"), help="user:pass required to open the app ($RVC_AUTH)")
+    p.add_argument("--logs-dir", type=Path, default=None, help="experiments folder (default $RVC_LOGS_DIR or ./logs)")
+    p.add_argument(
+        "--allow-server-paths",
+        action="store_true",
+        help="let the page read folders on this machine even when others can reach it (shared link, non-local host)",
+    )
+    args = p.parse_args(argv)
+    if args.auth is not None and (":" not in args.auth or args.auth.startswith(":")):
+        p.error("--auth must look like user:password")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    args = parse_args(argv)
+    public = args.share or not _is_loopback(args.host)
+    logs_dir = args.logs_dir or default_logs_dir()
+    logs_dir.mkdir(parents=True, exist_ok=True)
+    settings = AppSettings(logs_dir=logs_dir, allow_server_paths=args.allow_server_paths or not public)
+    auth = tuple(args.auth.split(":", 1)) if args.auth else None
+    if public and auth is None:
+        logger.warning("THIS APP IS OPEN TO ANYONE WHO HAS ITS ADDRESS: start it with --auth user:password")
+    demo = build_demo(settings)
+    demo.queue(max_size=16, default_concurrency_limit=1).launch(
+        server_name=args.host,
+        server_port=args.port,
+        share=args.share,
+        auth=auth,
+        max_file_size="1gb",
+        blocked_paths=[str(Path("pretrained").resolve())],
+    )
+
+
+if __name__ == "__main__":
+    main()

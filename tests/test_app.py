@@ -1,0 +1,133 @@
+"""The Blocks app driven through gradio_client, as a remote program would use it."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from gradio_client import Client, handle_file  # noqa: E402
+
+import app  # noqa: E402
+from tests.helpers import write_wav  # noqa: E402
+from tests.test_preprocess import good_folder, speech_with_pauses  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def launch(settings):
+    demo = app.build_demo(settings)
+    demo.queue(max_size=16, default_concurrency_limit=1)
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", server_port=free_port())
+    return demo, url
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def served(tmp_path):
+    demo, url = launch(app.AppSettings(logs_dir=tmp_path / "logs"))
+    client = Client(url, download_files=str(tmp_path / "dl"), analytics_enabled=False, verbose=False)
+    try:
+        yield client, tmp_path
+    finally:
+        demo.close()
+
+
+def test_endpoints_exist(served):
+    client, _ = served
+    names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert {"/create_experiment", "/open_experiment", "/preprocess"} <= names
+
+
+def test_step1_and_step2a_from_a_server_folder(served):
+    client, tmp = served
+    status, _ = client.predict("voice", "48k", False, "v1", api_name="/create_experiment")
+    assert "Created experiment **voice**: 48k, v1 (256-d features), pitch guidance off" in status
+    cfg = json.loads((tmp / "logs" / "voice" / "config.json").read_text())
+    assert cfg["experiment"]["sample_rate"] == "48k"
+    status, _ = client.predict("voice", "48k", False, "v1", api_name="/create_experiment")
+    assert status.startswith("Opened")
+    d = good_folder(tmp / "ds", n=2)
+    (d / "readme.txt").write_text("not audio")
+    report = client.predict("voice", app.SERVER_FOLDER, str(d), None, None, "3.7", 2, api_name="/preprocess")
+    assert report.startswith("2 of 3 files processed, 1 skipped")
+    assert "skipped readme.txt: not a readable audio or video file" in report
+    assert any((tmp / "logs" / "voice" / "0_gt_wavs").iterdir())
+
+
+def test_step2a_from_uploads(served):
+    client, tmp = served
+    client.predict("up", "40k", True, "v2", api_name="/create_experiment")
+    a = write_wav(tmp / "src" / "first take.wav", speech_with_pauses(5, 44100, 1), 44100)
+    b = write_wav(tmp / "src2" / "first take.wav", speech_with_pauses(5, 44100, 2), 44100)  # same name
+    report = client.predict(
+        "up", app.UPLOAD, "", [handle_file(str(a)), handle_file(str(b))], None, "3.0", 1, api_name="/preprocess"
+    )
+    assert report.startswith("2 of 2 files processed")
+    assert sorted(p.name for p in (tmp / "logs" / "up" / "uploads").iterdir()) == ["first take.wav", "first take_1.wav"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("../x", "40k", True, "v2"), "path separator"),
+        (("x y", "40k", True, "v2"), "contains ' '"),
+        (("", "40k", True, "v2"), "empty"),
+    ],
+)
+def test_step1_errors_reach_the_client(served, args, message):
+    client, _ = served
+    with pytest.raises(Exception, match=message):
+        client.predict(*args, api_name="/create_experiment")
+
+
+def test_step2a_errors_reach_the_client(served):
+    client, tmp = served
+    with pytest.raises(Exception, match="does not exist"):
+        client.predict("ghost", app.SERVER_FOLDER, str(tmp), None, None, "3.7", 1, api_name="/preprocess")
+    client.predict("voice", "40k", True, "v2", api_name="/create_experiment")
+    with pytest.raises(Exception, match="Dataset folder not found"):
+        client.predict("voice", app.SERVER_FOLDER, str(tmp / "nope"), None, None, "3.7", 1, api_name="/preprocess")
+    with pytest.raises(Exception, match="No files were uploaded"):
+        client.predict("voice", app.UPLOAD, "", None, None, "3.7", 1, api_name="/preprocess")
+
+
+def test_server_paths_refused_when_public(tmp_path):
+    demo, url = launch(app.AppSettings(logs_dir=tmp_path / "logs", allow_server_paths=False))
+    try:
+        client = Client(url, analytics_enabled=False, verbose=False)
+        client.predict("voice", "40k", True, "v2", api_name="/create_experiment")
+        # the choice is not even offered; a forged request is refused by the radio's own validation
+        with pytest.raises(Exception, match="not in the list of choices"):
+            client.predict("voice", app.SERVER_FOLDER, "/etc", None, None, "3.7", 1, api_name="/preprocess")
+    finally:
+        demo.close()
+
+
+def test_public_host_disables_server_paths_and_auth_is_parsed():
+    args = app.parse_args(["--host", "0.0.0.0", "--auth", "me:secret:x", "--port", "7999"])
+    assert (args.host, args.port, args.auth) == ("0.0.0.0", 7999, "me:secret:x")
+    assert not app._is_loopback("0.0.0.0") and app._is_loopback("127.0.0.1") and app._is_loopback("localhost")
+    with pytest.raises(SystemExit):
+        app.parse_args(["--auth", "nocolon"])
+
+
+def test_starting_the_app_imports_no_torch(tmp_path):
+    code = (
+        "import sys, app; from pathlib import Path;"
+        "app.build_demo(app.AppSettings(Path(sys.argv[1])));"
+        "print(sorted(m for m in ('torch', 'transformers', 'faiss') if m in sys.modules))"
+    )
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
