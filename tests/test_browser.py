@@ -1,0 +1,87 @@
+"""The app in headless Chromium (Debian's chromium driven by Playwright; no browser download)."""
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import app  # noqa: E402
+from tests.test_app import launch  # noqa: E402
+from tests.test_preprocess import good_folder  # noqa: E402
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed (scripts/setup.sh --dev)"),
+]
+
+
+@pytest.fixture
+def page(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    demo, url = launch(app.AppSettings(logs_dir=tmp_path / "logs"))
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+            pg = browser.new_page(viewport={"width": 1280, "height": 1600})
+            pg.goto(url, wait_until="networkidle")
+            yield pg, tmp_path
+            browser.close()
+    finally:
+        demo.close()
+
+
+def test_step1_and_2a_in_the_browser(page):
+    from playwright.sync_api import expect
+
+    pg, tmp = page
+    ARTIFACTS.mkdir(exist_ok=True)
+    expect(pg.get_by_role("tab", name="Train")).to_be_visible()
+    expect(pg.locator("#step3-status")).to_contain_text("Not built yet")
+
+    pg.locator("#exp-name textarea, #exp-name input").first.fill("browser-voice")
+    pg.locator("#exp-sr").get_by_text("48k").click()
+    pg.locator("#exp-create").click()
+    expect(pg.locator("#exp-status")).to_contain_text("Created experiment browser-voice: 48k, v2", timeout=20_000)
+    assert (tmp / "logs" / "browser-voice" / "config.json").is_file()
+
+    d = good_folder(tmp / "dataset", n=2)
+    (d / "broken.mp3").write_bytes(b"\x00" * 1000)
+    pg.locator("#pp-folder textarea, #pp-folder input").first.fill(str(d))
+    pg.locator("#pp-run").click()
+    report = pg.locator("#pp-report textarea")
+    expect(report).to_have_value(re.compile(r"^2 of 3 files processed, 1 skipped"), timeout=60_000)
+    expect(report).to_have_value(re.compile(r"skipped broken\.mp3: "))
+    pg.screenshot(path=str(ARTIFACTS / "train_step1_2a.png"), full_page=True)
+
+    pg.get_by_role("tab", name="Infer").click()
+    expect(pg.locator("#infer-status")).to_contain_text("Not built yet")
+    pg.screenshot(path=str(ARTIFACTS / "infer.png"), full_page=True)
+
+
+def test_bad_name_shows_an_error_in_the_page(page):
+    from playwright.sync_api import expect
+
+    pg, _ = page
+    pg.locator("#exp-name textarea, #exp-name input").first.fill("../../etc")
+    pg.locator("#exp-create").click()
+    expect(pg.get_by_text("contains a path separator")).to_be_visible(timeout=20_000)
+    ARTIFACTS.mkdir(exist_ok=True)
+    pg.screenshot(path=str(ARTIFACTS / "train_bad_name.png"))
