@@ -232,8 +232,12 @@ def _is_loopback(host: str) -> bool:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="RVC Studio web app")
-    p.add_argument("--host", default=os.environ.get("RVC_HOST", "127.0.0.1"), help="address to listen on")
-    p.add_argument("--port", type=int, default=int(os.environ.get("RVC_PORT", "7860")), help="port (default 7860)")
+    env = os.environ
+    # GRADIO_SERVER_NAME/PORT are how Hugging Face Spaces (and Docker setups) tell the app where to listen
+    host = env.get("RVC_HOST") or env.get("GRADIO_SERVER_NAME") or "127.0.0.1"
+    port = int(env.get("RVC_PORT") or env.get("GRADIO_SERVER_PORT") or 7860)
+    p.add_argument("--host", default=host, help=f"address to listen on (default {host})")
+    p.add_argument("--port", type=int, default=port, help=f"port (default {port})")
     p.add_argument("--share", action="store_true", help="also create a temporary public gradio.live link")
     p.add_argument("--auth", default=os.environ.get("RVC_AUTH"), help="user:pass required to open the app ($RVC_AUTH)")
     p.add_argument("--logs-dir", type=Path, default=None, help="experiments folder (default $RVC_LOGS_DIR or ./logs)")
