@@ -13,7 +13,6 @@ import argparse
 import ipaddress
 import logging
 import os
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,7 +112,6 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
                 dataset,
                 config,
                 on_progress=lambda p: progress((p.done, p.total), desc=f"{p.result.name}", unit="files"),
-                stop=threading.Event(),
             )
         except NothingUsableError as e:
             raise _fail(e) from e

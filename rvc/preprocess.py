@@ -383,7 +383,11 @@ def collect_uploads(files: list[Path], dest: Path) -> Path:
 def _mp_context() -> multiprocessing.context.BaseContext:
     # fork is cheapest but unsafe in a multi-threaded process (the web app); forkserver forks from a clean server.
     if sys.platform.startswith("linux"):
-        return multiprocessing.get_context("fork" if threading.active_count() == 1 else "forkserver")
+        if threading.active_count() == 1:
+            return multiprocessing.get_context("fork")
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload([__name__])  # workers start with the heavy imports done (once per server)
+        return ctx
     return multiprocessing.get_context("spawn")
 
 

@@ -184,6 +184,17 @@ def test_segment_setting(experiment, tmp_path, segment):
     assert len(x) == int(segment * sr)
 
 
+def test_extreme_level_pieces_are_dropped(experiment, tmp_path):
+    d = tmp_path / "d"
+    write_float_wav(d / "hot.wav", tone(3, 40000, amp=4.0), 40000)  # float WAV far above full scale
+    write_wav(d / "ok.wav", tone(3, 40000), 40000)
+    report = pp.preprocess_dataset(experiment, d, pp.PreprocessConfig(workers=1))
+    hot = by_name(report)["hot.wav"]
+    assert hot.status == "skipped" and hot.filtered_pieces == 1
+    assert hot.reason == "every piece was dropped: peak above 2.5 (extreme level or damaged audio)"
+    assert by_name(report)["ok.wav"].pieces == 1
+
+
 def test_folder_errors(experiment, tmp_path):
     with pytest.raises(DatasetError, match="not found"):
         pp.preprocess_dataset(experiment, tmp_path / "missing")
