@@ -10,11 +10,13 @@ import argparse
 import json
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from rvc.config import SAMPLE_RATES, VERSIONS
 from rvc.errors import RvcError
+from rvc.f0 import F0_METHODS
 
 logger = logging.getLogger("rvc.cli")
 
@@ -52,7 +54,128 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     _logs_dir_arg(p)
     p.set_defaults(func=cmd_preprocess)
+    p = sub.add_parser("extract", help="Step 2b: pitch and HuBERT features of a preprocessed experiment")
+    p.add_argument("name", help="experiment name")
+    p.add_argument("--f0-method", choices=F0_METHODS, default="rmvpe", help="pitch method (default rmvpe)")
+    p.add_argument("--embedder", type=Path, default=None, help="HuBERT/ContentVec folder or .pt (default: hubert_base)")
+    p.add_argument("--rmvpe", type=Path, default=None, help="rmvpe.pt to use (default: the downloaded one)")
+    p.add_argument("--workers", type=int, default=None, help="processes for pm/harvest/dio (default: all cores)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    _logs_dir_arg(p)
+    p.set_defaults(func=cmd_extract)
+
+    p = sub.add_parser("pitch", help="print or save the F0 track of any audio file (16 kHz, 100 frames/s)")
+    p.add_argument("audio", type=Path, help="any file FFmpeg decodes")
+    p.add_argument("--method", choices=F0_METHODS, default="rmvpe", help="pitch method (default rmvpe)")
+    p.add_argument("--weights", type=Path, default=None, help="weights file for rmvpe/crepe/fcpe (default: downloaded)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--out", type=Path, default=None, help="save the track as .npy (Hz, 0 = unvoiced)")
+    p.add_argument("--json", action="store_true", help="print the track and a summary as JSON")
+    p.set_defaults(func=cmd_pitch)
+
+    p = sub.add_parser("download", help="fetch and verify pretrained weights into pretrained/")
+    p.add_argument("names", nargs="*", help="registry names (see --list)")
+    p.add_argument("--all", action="store_true", help="every file of the registry")
+    p.add_argument("--list", action="store_true", help="list the registry and what is on disk")
+    p.set_defaults(func=cmd_download)
     return parser
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from rvc.experiment import open_experiment
+    from rvc.extract import ExtractConfig, Progress, extract
+
+    experiment = open_experiment(args.name, args.logs_dir)
+    config = ExtractConfig(args.f0_method, args.embedder, args.rmvpe, args.workers, args.device)
+    last = {"stage": "", "t": 0.0}
+
+    def progress(p: Progress) -> None:
+        now = time.monotonic()
+        if p.stage != last["stage"] or p.done == p.total or now - last["t"] > 1.0:
+            print(f"[{p.stage} {p.done}/{p.total}] {p.stem}", file=sys.stderr, flush=True)
+            last.update(stage=p.stage, t=now)
+
+    report = extract(experiment, config, on_progress=progress)
+    print(report.summary(), file=sys.stderr)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    return 0
+
+
+def cmd_pitch(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from rvc.audio import decode_audio
+    from rvc.extract import resolve_device
+    from rvc.f0 import make_estimator, method_status
+
+    status = method_status(args.method)
+    if not status.available:
+        raise RvcError(f"pitch method {args.method} is unavailable: {status.reason}")
+    device = resolve_device(args.device)
+    if args.method == "rmvpe":
+        from rvc import weights
+
+        estimate = make_estimator("rmvpe", rmvpe_path=args.weights or weights.ensure("rmvpe"), device=device)
+    elif args.method in ("crepe", "crepe-tiny", "fcpe"):
+        from rvc import neural_pitch
+
+        estimate = neural_pitch.make(args.method, device, args.weights)
+    else:
+        estimate = make_estimator(args.method)
+    audio = decode_audio(args.audio, 16000)
+    f0 = estimate(audio.samples)
+    voiced = f0[f0 > 0]
+    summary = {
+        "file": str(args.audio),
+        "method": args.method,
+        "frames": len(f0),
+        "frame_rate": 100,
+        "seconds": round(len(audio.samples) / 16000, 3),
+        "voiced_ratio": round(float((f0 > 0).mean()), 4) if len(f0) else 0.0,
+        "median_hz": round(float(np.median(voiced)), 2) if len(voiced) else None,
+    }
+    if args.out:
+        np.save(args.out, f0)
+    if args.json:
+        print(json.dumps({**summary, "f0": [round(float(v), 3) for v in f0]}))
+    elif not args.out:
+        for i, v in enumerate(f0):
+            print(f"{i / 100:.2f}\t{v:.2f}")
+    print(
+        f"{summary['frames']} frames, {summary['voiced_ratio']:.0%} voiced, median {summary['median_hz']} Hz",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    from rvc import weights
+
+    reg = weights.registry()
+    if args.list or not (args.names or args.all):
+        have = weights.status()
+        for name, (what, files) in sorted(reg.items()):
+            size = sum(f.size for f in files) / 1e6
+            print(f"{'ok ' if have[name] else '-  '} {name:16} {size:8.1f} MB  {what}")
+        return 0
+    names = sorted(reg) if args.all else args.names
+    unknown = [n for n in names if n not in reg]
+    if unknown:
+        raise RvcError(f"unknown weights {', '.join(unknown)}; see `python -m rvc download --list`")
+    shown = {"name": "", "pct": -1}
+
+    def progress(name: str, done: int, total: int) -> None:
+        pct = int(100 * done / max(total, 1))
+        if name != shown["name"] or pct >= shown["pct"] + 5 or done == total:
+            print(f"  {name}: {pct:3d}% of {total / 1e6:.1f} MB", file=sys.stderr, flush=True)
+            shown.update(name=name, pct=pct)
+
+    for name in names:
+        path = weights.ensure(name, on_progress=progress)
+        print(f"{name}: {path} (verified)", file=sys.stderr)
+    return 0
 
 
 def cmd_create(args: argparse.Namespace) -> int:
@@ -116,6 +239,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted; the previous output was kept", file=sys.stderr)
         return 130
-    except (RvcError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (RvcError, ValueError, KeyError) as e:
+        print(f"error: {str(e).strip(chr(39))}", file=sys.stderr)
         return 1

@@ -16,11 +16,8 @@ import concurrent.futures as cf
 import functools
 import json
 import logging
-import multiprocessing
 import os
 import shutil
-import signal
-import sys
 import threading
 import time
 import uuid
@@ -37,6 +34,7 @@ from rvc.errors import AudioDecodeError, Cancelled, DatasetError, IncompleteStep
 from rvc.experiment import Experiment, ExperimentPaths, write_json_atomic
 from rvc.locking import experiment_lock
 from rvc.slicer import SlicerParams, slice_regions
+from rvc.workers import init_worker, mp_context
 
 logger = logging.getLogger(__name__)
 
@@ -380,26 +378,6 @@ def collect_uploads(files: list[Path], dest: Path) -> Path:
     return dest
 
 
-def _mp_context() -> multiprocessing.context.BaseContext:
-    # fork is cheapest but unsafe in a multi-threaded process (the web app); forkserver forks from a clean server.
-    if sys.platform.startswith("linux"):
-        if threading.active_count() == 1:
-            return multiprocessing.get_context("fork")
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload([__name__])  # workers start with the heavy imports done (once per server)
-        return ctx
-    return multiprocessing.get_context("spawn")
-
-
-def _init_worker() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is handled by the parent, which cleans up
-    if sys.platform.startswith("linux"):  # die with the parent, even on kill -9: no orphan keeps writing
-        import ctypes
-
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
-
-
 def _run_tasks(
     tasks: list[_Task],
     workers: int,
@@ -412,7 +390,7 @@ def _run_tasks(
                 raise Cancelled("Preprocessing stopped; the previous output was kept")
             on_result(process_file(task))
         return
-    with cf.ProcessPoolExecutor(workers, mp_context=_mp_context(), initializer=_init_worker) as pool:
+    with cf.ProcessPoolExecutor(workers, mp_context=mp_context([__name__]), initializer=init_worker) as pool:
         pending = {pool.submit(process_file, t) for t in tasks}
         try:
             while pending:

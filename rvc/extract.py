@@ -1,0 +1,405 @@
+"""Step 2b: pitch and content features for every preprocessed piece.
+
+For each ``1_16k_wavs/<stem>.wav``:
+- with pitch guidance, ``2a_f0/<stem>.wav.npy`` (coarse pitch, int64 1..255) and ``2b-f0nsf/<stem>.wav.npy``
+  (F0 in Hz, float64, 0 = unvoiced), 100 frames/s;
+- ``3_feature256/<stem>.npy`` (v1) or ``3_feature768/<stem>.npy`` (v2): float32 ``[T, dim]``, 50 frames/s.
+
+Every output file is written to a temporary name and renamed, so an interrupted run leaves only whole files:
+a re-run keeps them and computes the rest. ``extract.json`` records the settings; when the pitch method or the
+embedder changes, the outputs made with the old one are recomputed.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import json
+import logging
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from scipy.io import wavfile
+
+from rvc.errors import Cancelled, RvcError
+from rvc.experiment import Experiment, write_json_atomic
+from rvc.f0 import PitchError, coarse_f0, make_estimator, method_status
+from rvc.locking import experiment_lock
+from rvc.preprocess import load_report
+from rvc.workers import init_worker, mp_context
+
+logger = logging.getLogger(__name__)
+
+REPORT_FILE = "extract.json"
+CPU_METHODS = ("pm", "harvest", "dio")
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    """Settings of Step 2b."""
+
+    f0_method: str = "rmvpe"
+    embedder: Path | None = None  # a HuBERT folder or .pt; default: the registry's hubert_base (downloaded)
+    rmvpe: Path | None = None  # default: the registry's rmvpe.pt (downloaded)
+    workers: int | None = None  # processes for pm/harvest/dio; default all cores
+    device: str = "auto"  # auto | cpu | cuda[:N]
+    batch_seconds: float = 64.0  # audio per HuBERT batch
+
+
+@dataclass
+class PieceResult:
+    stem: str
+    f0_frames: int = 0
+    voiced: float = 0.0  # fraction of voiced pitch frames
+    feature_frames: int = 0
+    skipped: str = ""  # why this piece has no output (empty when it has)
+
+
+@dataclass
+class ExtractReport:
+    experiment: str
+    preprocess_run: str
+    version: str
+    use_f0: bool
+    f0_method: str | None
+    embedder: str
+    device: str
+    pieces: list[PieceResult]
+    seconds: dict[str, float]  # wall time per stage
+    started: str
+    finished: str
+    complete: bool = True
+
+    @property
+    def totals(self) -> dict[str, Any]:
+        ok = [p for p in self.pieces if not p.skipped]
+        voiced = [p.voiced for p in ok if p.f0_frames]
+        return {
+            "pieces": len(self.pieces),
+            "done": len(ok),
+            "skipped": len(self.pieces) - len(ok),
+            "f0_frames": sum(p.f0_frames for p in ok),
+            "feature_frames": sum(p.feature_frames for p in ok),
+            "voiced_ratio": round(float(np.mean(voiced)), 4) if voiced else None,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "totals": self.totals}
+
+    def summary(self) -> str:
+        t = self.totals
+        lines = [f"{t['done']} of {t['pieces']} pieces extracted, {t['skipped']} skipped"]
+        if self.use_f0:
+            lines[0] += f"; pitch ({self.f0_method}): {t['f0_frames']} frames, {t['voiced_ratio'] or 0:.0%} voiced"
+        lines[0] += f"; features ({self.version}): {t['feature_frames']} frames"
+        lines.append("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.seconds.items()))
+        lines += [f"skipped {p.stem}: {p.skipped}" for p in self.pieces if p.skipped]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Progress:
+    stage: Literal["pitch", "features"]
+    done: int
+    total: int
+    stem: str
+
+
+# --- files ---------------------------------------------------------------------------------------------------
+
+
+def save_npy_atomic(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+    with open(tmp, "wb") as f:
+        np.save(f, array)
+    os.replace(tmp, path)
+
+
+def _clear_temporaries(folder: Path) -> None:
+    for p in folder.glob(".*.tmp-*") if folder.is_dir() else []:
+        p.unlink(missing_ok=True)
+
+
+def read_16k(path: Path) -> np.ndarray:
+    sr, x = wavfile.read(path)
+    if sr != 16000:
+        raise RvcError(f"{path} is at {sr} Hz, not 16 kHz: run Step 2a again")
+    x = x.astype(np.float32, copy=False)
+    return x.mean(axis=1) if x.ndim == 2 else x
+
+
+# --- pitch ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _PitchTask:
+    method: str
+    stems: tuple[str, ...]
+    wav_dir: str
+    coarse_dir: str
+    hz_dir: str
+
+
+def _pitch_chunk(task: _PitchTask, estimator: Callable[[np.ndarray], np.ndarray] | None = None) -> list[PieceResult]:
+    estimate = estimator or make_estimator(task.method)
+    out = []
+    for stem in task.stems:
+        r = PieceResult(stem)
+        try:
+            f0 = estimate(read_16k(Path(task.wav_dir) / f"{stem}.wav"))
+            save_npy_atomic(Path(task.hz_dir) / f"{stem}.wav.npy", f0.astype(np.float64))
+            save_npy_atomic(Path(task.coarse_dir) / f"{stem}.wav.npy", coarse_f0(f0))
+            r.f0_frames, r.voiced = len(f0), round(float((f0 > 0).mean()), 4) if len(f0) else 0.0
+        except PitchError as e:
+            r.skipped = str(e)
+        except (OSError, ValueError) as e:
+            r.skipped = f"unreadable piece: {e}"
+        out.append(r)
+    return out
+
+
+def _chunks(items: list[str], n: int) -> Iterable[tuple[str, ...]]:
+    for i in range(0, len(items), n):
+        yield tuple(items[i : i + n])
+
+
+def _run_pitch(
+    method: str, todo: list[str], paths: Any, device: str, rmvpe: Path | None, workers: int,
+    on_result: Callable[[PieceResult], None], stop: threading.Event | None,
+) -> None:  # fmt: skip
+    base = dict(wav_dir=str(paths.wavs16k), coarse_dir=str(paths.f0_coarse), hz_dir=str(paths.f0_hz))
+    if method in CPU_METHODS and workers > 1 and len(todo) > 8:
+        ctx = mp_context(["rvc.extract"])
+        with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker) as pool:
+            futures = [pool.submit(_pitch_chunk, _PitchTask(method, c, **base)) for c in _chunks(todo, 8)]
+            try:
+                for fut in cf.as_completed(futures):
+                    for r in fut.result():
+                        on_result(r)
+                    if stop is not None and stop.is_set():
+                        raise Cancelled("Extraction stopped; finished pieces are kept")
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+        return
+    estimator = make_estimator(method, rmvpe_path=rmvpe, device=device)
+    for chunk in _chunks(todo, 1):
+        if stop is not None and stop.is_set():
+            raise Cancelled("Extraction stopped; finished pieces are kept")
+        for r in _pitch_chunk(_PitchTask(method, chunk, **base), estimator):
+            on_result(r)
+
+
+# --- features ------------------------------------------------------------------------------------------------
+
+
+def _batches(stems: list[str], lengths: dict[str, int], budget: int) -> list[list[str]]:
+    """Groups of similar length (little padding), each at most ``budget`` padded samples."""
+    order = sorted(stems, key=lambda s: lengths[s])
+    groups: list[list[str]] = []
+    for stem in order:
+        if groups and (len(groups[-1]) + 1) * lengths[stem] <= budget:
+            groups[-1].append(stem)
+        else:
+            groups.append([stem])
+    return groups
+
+
+def _run_features(
+    embedder: Any, version: str, todo: list[str], paths: Any, batch_seconds: float,
+    on_result: Callable[[PieceResult], None], stop: threading.Event | None,
+) -> None:  # fmt: skip
+    from rvc import hubert
+
+    out_dir = paths.features(version)
+    waves = {}
+    for stem in todo:
+        waves[stem] = read_16k(paths.wavs16k / f"{stem}.wav")
+    short = [s for s in todo if len(waves[s]) < hubert.MIN_SAMPLES]
+    for s in short:
+        on_result(PieceResult(s, skipped=f"too short for features ({len(waves[s]) / 16000:.3f} s)"))
+    ready = [s for s in todo if s not in short]
+    lengths = {s: len(waves[s]) for s in ready}
+    for group in _batches(ready, lengths, int(batch_seconds * 16000)):
+        if stop is not None and stop.is_set():
+            raise Cancelled("Extraction stopped; finished pieces are kept")
+        feats = embedder.features([waves[s] for s in group], version)
+        for stem, f in zip(group, feats, strict=True):
+            r = PieceResult(stem, feature_frames=len(f))
+            if not np.isfinite(f).all():
+                r.skipped, r.feature_frames = "features contain NaN/Inf (not saved)", 0
+            else:
+                save_npy_atomic(out_dir / f"{stem}.npy", f.astype(np.float32))
+            on_result(r)
+
+
+# --- the step ------------------------------------------------------------------------------------------------
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise RvcError("device cuda was asked for, but PyTorch sees no CUDA GPU here: use --device cpu")
+    elif device != "cpu":
+        raise RvcError(f"unknown device {device!r}: use auto, cpu or cuda")
+    return device
+
+
+def _identity(path: Path) -> str:
+    """A cheap fingerprint of an embedder file or folder (names, sizes, mtimes)."""
+    files = sorted(path.rglob("*")) if path.is_dir() else [path]
+    h = hashlib.sha256()
+    for f in files:
+        if f.is_file():
+            st = f.stat()
+            h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns};".encode())
+    return f"{path.resolve()}#{h.hexdigest()[:16]}"
+
+
+def extract(
+    experiment: Experiment,
+    config: ExtractConfig | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    stop: threading.Event | None = None,
+) -> ExtractReport:
+    """Runs Step 2b on a preprocessed experiment and returns the saved report.
+
+    Raises:
+        IncompleteStepError: Step 2a has not completed (says to run it).
+        WeightsError / ChecksumError: a needed weight file is missing, undownloadable or corrupt.
+        EmbedderError: the embedder file cannot be used.
+        Cancelled: ``stop`` was set; finished pieces stay on disk for the next run.
+    """
+    from rvc import hubert, weights
+
+    config = config or ExtractConfig()
+    exp = experiment.config
+    paths = experiment.paths
+    pre = load_report(paths)
+    stems = sorted(s for f in pre.files for s in f.stems)
+    device = resolve_device(config.device)
+    method = config.f0_method if exp.use_f0 else None
+    if method is not None:
+        status = method_status(method)
+        if not status.available:
+            raise RvcError(f"pitch method {method} is unavailable: {status.reason}")
+    started, t0 = datetime.now(timezone.utc), time.monotonic()
+    with experiment_lock(paths.lock, "extraction"):
+        rmvpe = config.rmvpe
+        if method == "rmvpe" and rmvpe is None:
+            rmvpe = weights.ensure("rmvpe")
+        embedder_path = Path(config.embedder) if config.embedder else weights.ensure("hubert_base")
+        identity = _identity(embedder_path)
+        previous = _read_previous(paths.root / REPORT_FILE)
+        dirs = [paths.features(exp.version)] + ([paths.f0_coarse, paths.f0_hz] if method else [])
+        if previous.get("preprocess_run") != pre.run_id:
+            for d in (paths.f0_coarse, paths.f0_hz, paths.features(exp.version)):
+                shutil.rmtree(d, ignore_errors=True)  # made from other pieces
+        else:
+            if method and previous.get("f0_method") != method:
+                shutil.rmtree(paths.f0_coarse, ignore_errors=True)
+                shutil.rmtree(paths.f0_hz, ignore_errors=True)
+            if previous.get("embedder") != identity:
+                shutil.rmtree(paths.features(exp.version), ignore_errors=True)
+        for d in dirs:
+            d.mkdir(exist_ok=True)
+            _clear_temporaries(d)
+        report = ExtractReport(
+            experiment=exp.name, preprocess_run=pre.run_id, version=exp.version, use_f0=exp.use_f0,
+            f0_method=method, embedder=identity, device=device, pieces=[], seconds={},
+            started=started.isoformat(timespec="seconds"), finished="", complete=False,
+        )  # fmt: skip
+        write_json_atomic(paths.root / REPORT_FILE, report.to_dict())  # the settings, for a resumed run
+        results = {s: PieceResult(s) for s in stems}
+        if method:
+            t = time.monotonic()
+            _extract_pitch(method, stems, paths, device, rmvpe, config, results, on_progress, stop)
+            report.seconds["pitch"] = round(time.monotonic() - t, 3)
+        t = time.monotonic()
+        todo = [s for s in stems if not results[s].skipped and not (paths.features(exp.version) / f"{s}.npy").exists()]
+        for s in stems:
+            if s not in todo and not results[s].skipped:
+                results[s].feature_frames = int(
+                    np.load(paths.features(exp.version) / f"{s}.npy", mmap_mode="r").shape[0]
+                )
+        if todo:
+            embedder = hubert.load_embedder(embedder_path, device)
+            dim = embedder.features([np.zeros(400, np.float32)], exp.version)[0].shape[1]
+            if dim != exp.feature_dim:
+                raise hubert.EmbedderError(
+                    f"{embedder_path} gives {dim}-d {exp.version} features; a {exp.version} model needs {exp.feature_dim}-d"
+                )
+            done = [len(stems) - len(todo)]
+
+            def on_feature(r: PieceResult) -> None:
+                results[r.stem].feature_frames = r.feature_frames
+                if r.skipped:
+                    results[r.stem].skipped = r.skipped
+                done[0] += 1
+                if on_progress is not None:
+                    on_progress(Progress("features", done[0], len(stems), r.stem))
+
+            _run_features(embedder, exp.version, todo, paths, config.batch_seconds, on_feature, stop)
+        report.seconds["features"] = round(time.monotonic() - t, 3)
+        report.pieces = [results[s] for s in stems]
+        report.finished = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        report.seconds["total"] = round(time.monotonic() - t0, 3)
+        report.complete = True
+        write_json_atomic(paths.root / REPORT_FILE, report.to_dict())
+        return report
+
+
+def _extract_pitch(
+    method: str, stems: list[str], paths: Any, device: str, rmvpe: Path | None, config: ExtractConfig,
+    results: dict[str, PieceResult], on_progress: Callable[[Progress], None] | None, stop: threading.Event | None,
+) -> None:  # fmt: skip
+    todo = []
+    for s in stems:
+        hz, coarse = paths.f0_hz / f"{s}.wav.npy", paths.f0_coarse / f"{s}.wav.npy"
+        if hz.exists() and coarse.exists():
+            f0 = np.load(hz)
+            results[s].f0_frames, results[s].voiced = len(f0), round(float((f0 > 0).mean()), 4) if len(f0) else 0.0
+        else:
+            todo.append(s)
+    done = [len(stems) - len(todo)]
+
+    def on_pitch(r: PieceResult) -> None:
+        results[r.stem] = r
+        done[0] += 1
+        if on_progress is not None:
+            on_progress(Progress("pitch", done[0], len(stems), r.stem))
+
+    workers = min(config.workers or os.cpu_count() or 1, max(1, len(todo)))
+    _run_pitch(method, todo, paths, device, rmvpe, workers, on_pitch, stop)
+
+
+def _read_previous(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def load_extract_report(experiment: Experiment) -> ExtractReport | None:
+    """The last complete extraction report, or None."""
+    data = _read_previous(experiment.paths.root / REPORT_FILE)
+    if not data or not data.get("complete"):
+        return None
+    data = {k: v for k, v in data.items() if k != "totals"}
+    data["pieces"] = [PieceResult(**p) for p in data["pieces"]]
+    return ExtractReport(**data)
