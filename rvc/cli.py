@@ -108,10 +108,10 @@ def cmd_pitch(args: argparse.Namespace) -> int:
 
     from rvc.audio import decode_audio
     from rvc.extract import resolve_device
-    from rvc.f0 import make_estimator, method_status
+    from rvc.f0 import METHOD_WEIGHTS, make_estimator, method_status
 
     status = method_status(args.method)
-    if not status.available:
+    if not status.available and args.method not in METHOD_WEIGHTS:  # missing weights: ensure() explains
         raise RvcError(f"pitch method {args.method} is unavailable: {status.reason}")
     device = resolve_device(args.device)
     if args.method == "rmvpe":

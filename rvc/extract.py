@@ -31,7 +31,7 @@ from scipy.io import wavfile
 
 from rvc.errors import Cancelled, RvcError
 from rvc.experiment import Experiment, write_json_atomic
-from rvc.f0 import PitchError, coarse_f0, make_estimator, method_status
+from rvc.f0 import METHOD_WEIGHTS, PitchError, coarse_f0, make_estimator, method_status
 from rvc.locking import experiment_lock
 from rvc.preprocess import load_report
 from rvc.workers import init_worker, mp_context
@@ -295,7 +295,7 @@ def extract(
     method = config.f0_method if exp.use_f0 else None
     if method is not None:
         status = method_status(method)
-        if not status.available:
+        if not status.available and method not in METHOD_WEIGHTS:  # missing weights: ensure() explains
             raise RvcError(f"pitch method {method} is unavailable: {status.reason}")
     started, t0 = datetime.now(timezone.utc), time.monotonic()
     with experiment_lock(paths.lock, "extraction"):

@@ -23,7 +23,8 @@ MEL_MAX = 1127.0 * np.log(1.0 + F0_MAX / 700.0)
 
 F0Method = Literal["rmvpe", "pm", "harvest", "dio", "crepe", "crepe-tiny", "fcpe"]
 F0_METHODS: tuple[str, ...] = ("rmvpe", "pm", "harvest", "dio", "crepe", "crepe-tiny", "fcpe")
-NEEDS_WEIGHTS = {"rmvpe": "rmvpe"}  # method -> weights registry name
+NEURAL_WEIGHTS = {"crepe": "crepe-full", "crepe-tiny": "crepe-tiny", "fcpe": "fcpe"}  # method -> registry name
+METHOD_WEIGHTS = {"rmvpe": "rmvpe", **NEURAL_WEIGHTS}
 # Shortest input each method handles (Praat needs three periods of the pitch floor; WORLD a few frames).
 MIN_SAMPLES = {"pm": int(3 / F0_MIN * SAMPLE_RATE) + 1, "harvest": 1600, "dio": 1600}
 DEFAULT_MIN_SAMPLES = 1024
@@ -103,11 +104,17 @@ def method_status(method: str, weights_dir: Path | None = None) -> MethodStatus:
     needs = {"pm": "parselmouth", "harvest": "pyworld", "dio": "pyworld", "rmvpe": "torch"}
     if method in needs and importlib.util.find_spec(needs[method]) is None:
         return MethodStatus(method, False, f"the Python package {needs[method]} is not installed")
-    if method.startswith("crepe") or method == "fcpe":
-        from rvc import neural_pitch
+    if method in METHOD_WEIGHTS:
+        from rvc import weights  # no torch import: this runs while the app starts
 
-        reason = neural_pitch.unavailable_reason(method)
-        return MethodStatus(method, reason is None, reason or "")
+        name = METHOD_WEIGHTS[method]
+        if not weights.status(weights_dir).get(name) and weights.offline():
+            where = weights.registry()[name][1][0].url
+            return MethodStatus(
+                method,
+                False,
+                f"its weights are not in {weights_dir or weights.pretrained_dir()} and downloads are off ({where})",
+            )
     return MethodStatus(method, True)
 
 

@@ -27,7 +27,6 @@ SAMPLE_RATE = 16000
 HOP = 160
 CENTS_OFFSET = 1997.3794084376191
 SILENCE = 10 ** (-60 / 20)  # CREPE frames quieter than -60 dB RMS are unvoiced
-WEIGHTS = {"crepe": "crepe-full", "crepe-tiny": "crepe-tiny", "fcpe": "fcpe"}
 
 
 # --- CREPE ---------------------------------------------------------------------------------------------------
@@ -212,26 +211,12 @@ class FcpeEstimator:
 # --- availability and construction ------------------------------------------------------------------------
 
 
-def unavailable_reason(method: str) -> str | None:
-    """Why ``method`` cannot run now (its weights are not on disk and downloads are off), or None."""
-    from rvc import weights
-
-    name = WEIGHTS.get(method)
-    if name is None:
-        return f"unknown method {method}"
-    if weights.status().get(name):
-        return None
-    if weights._offline():
-        wf = weights.registry()[name][1][0]
-        return f"its weights are not in {weights.pretrained_dir()} and downloads are off ({wf.url})"
-    return None  # fetched on first use
-
-
 def make(method: str, device: str = "cpu", weights_path: Path | None = None) -> Callable[[np.ndarray], np.ndarray]:
     """The estimator for ``crepe``, ``crepe-tiny`` or ``fcpe``; fetches its weights on first use."""
     from rvc import weights
+    from rvc.f0 import NEURAL_WEIGHTS
 
-    path = weights_path or weights.ensure(WEIGHTS[method])
+    path = weights_path or weights.ensure(NEURAL_WEIGHTS[method])
     if method == "fcpe":
         return FcpeEstimator(path, device)
     return CrepeEstimator(path, tiny=method == "crepe-tiny", device=device)

@@ -156,7 +156,8 @@ def pretrained_dir() -> Path:
     return Path(os.environ.get(PRETRAINED_ENV) or "pretrained")
 
 
-def _offline() -> bool:
+def offline() -> bool:
+    """Downloads are switched off ($RVC_OFFLINE or $HF_HUB_OFFLINE)."""
     return any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in OFFLINE_ENVS)
 
 
@@ -235,7 +236,7 @@ def ensure(name: str, root: Path | None = None, on_progress: Progress | None = N
         if dest.exists():
             verify(wf, dest, cache, wf.local)
             continue
-        if not download or _offline():
+        if not download or offline():
             raise WeightsError(f"{dest.name} ({name}) is missing and downloads are off: {_hint(wf, dest)}")
         dest.parent.mkdir(parents=True, exist_ok=True)
         try:
