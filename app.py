@@ -119,6 +119,49 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
             raise _fail(e) from e
         return report.summary()
 
+    def method_choices() -> tuple[list[str], str]:
+        from rvc.f0 import F0_METHODS, method_status
+
+        statuses = [method_status(m) for m in F0_METHODS]
+        ok = [s.method for s in statuses if s.available]
+        notes = [f"- **{s.method}** unavailable: {s.reason}" for s in statuses if not s.available]
+        return ok, "\n".join(notes)
+
+    def run_extract(
+        name: str,
+        method: str,
+        device: str,
+        embedder: str,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008
+    ) -> tuple[str, Any]:
+        import pandas as pd
+
+        from rvc.extract import ExtractConfig, extract
+
+        try:
+            exp = open_experiment((name or "").strip(), settings.logs_dir)
+            custom = (embedder or "").strip()
+            if custom and not settings.allow_server_paths:
+                raise RvcError("Server paths are disabled because this app can be reached by others")
+            config = ExtractConfig(f0_method=method, embedder=Path(custom) if custom else None, device=device)
+            progress(0, desc="Loading models")
+            report = extract(
+                exp,
+                config,
+                on_progress=lambda p: progress((p.done, p.total), desc=f"{p.stage}: {p.stem}", unit="pieces"),
+            )
+        except (RvcError, ValueError) as e:
+            raise _fail(e) from e
+        plot = pd.DataFrame({"time (s)": [], "F0 (Hz)": []})
+        shown = next((p for p in report.pieces if not p.skipped and p.f0_frames), None)
+        if shown is not None:
+            import numpy as np
+
+            f0 = np.load(exp.paths.f0_hz / f"{shown.stem}.wav.npy")
+            t = np.arange(len(f0)) / 100.0
+            plot = pd.DataFrame({"time (s)": t, "F0 (Hz)": np.where(f0 > 0, f0, np.nan)})
+        return report.summary(), gr.LinePlot(value=plot, title=f"Pitch of piece {shown.stem}" if shown else "No pitch")
+
     cpu = os.cpu_count() or 1
     with gr.Blocks(title="RVC Studio", delete_cache=(3600, 86400)) as demo:
         gr.Markdown("# RVC Studio\nTrain a voice model from your recordings, then convert audio with it.")
@@ -177,9 +220,29 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
                 pp_btn = gr.Button("Preprocess", variant="primary", elem_id="pp-run")
                 pp_report = gr.Textbox(label="Report", lines=10, max_lines=30, interactive=False, elem_id="pp-report")
 
-                gr.Markdown("### Step 2b · Extract pitch and features")
-                gr.Markdown(NOT_BUILT, elem_id="step2b-status")
-                gr.Button("Extract", interactive=False)
+                gr.Markdown(
+                    "### Step 2b · Extract pitch and features\nPitch (with pitch guidance) into `2a_f0/` and "
+                    "`2b-f0nsf/`, HuBERT features into `3_feature256/` (v1) or `3_feature768/` (v2). Missing "
+                    "weights are downloaded on first use; an interrupted run continues where it stopped."
+                )
+                methods, unavailable = method_choices()
+                with gr.Row():
+                    f0_method = gr.Radio(
+                        methods, value="rmvpe" if "rmvpe" in methods else methods[0], label="Pitch method",
+                        info="rmvpe: best for most voices; pm/dio: fastest; harvest: slow, smooth; crepe/fcpe: neural",
+                        elem_id="ex-method",
+                    )  # fmt: skip
+                    device = gr.Radio(["auto", "cpu", "cuda"], value="auto", label="Device", elem_id="ex-device")
+                gr.Markdown(unavailable, elem_id="ex-unavailable")
+                embedder = gr.Textbox(
+                    label="Own HuBERT/ContentVec model (folder or .pt on the server; empty: hubert_base)",
+                    visible=settings.allow_server_paths,
+                    elem_id="ex-embedder",
+                )
+                ex_btn = gr.Button("Extract", variant="primary", elem_id="ex-run")
+                with gr.Row():
+                    ex_report = gr.Textbox(label="Summary", lines=6, interactive=False, elem_id="ex-report")
+                    ex_plot = gr.LinePlot(x="time (s)", y="F0 (Hz)", title="Pitch of one piece", elem_id="ex-plot")
                 gr.Markdown("### Step 3 · Train")
                 gr.Markdown(NOT_BUILT, elem_id="step3-status")
                 with gr.Row():
@@ -215,7 +278,15 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
             [exp_name, source, folder, files, folder_files, segment, workers],
             [pp_report],
             api_name="preprocess",
-            concurrency_id="cpu-heavy",
+            concurrency_id="heavy",
+            concurrency_limit=1,
+        )
+        ex_btn.click(
+            run_extract,
+            [exp_name, f0_method, device, embedder],
+            [ex_report, ex_plot],
+            api_name="extract",
+            concurrency_id="heavy",
             concurrency_limit=1,
         )
     return demo

@@ -131,3 +131,17 @@ def test_starting_the_app_imports_no_torch(tmp_path):
     r = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
+
+
+def test_step2b_from_the_client(served, embedder_dir):
+    client, tmp = served
+    client.predict("voice", "40k", True, "v2", api_name="/create_experiment")
+    with pytest.raises(Exception, match="run Step 2a first"):
+        client.predict("voice", "pm", "cpu", str(embedder_dir), api_name="/extract")
+    client.predict(
+        "voice", app.SERVER_FOLDER, str(good_folder(tmp / "ds", n=1)), None, None, "3.7", 1, api_name="/preprocess"
+    )
+    summary, plot = client.predict("voice", "pm", "cpu", str(embedder_dir), api_name="/extract")
+    assert "pieces extracted, 0 skipped; pitch (pm)" in summary
+    assert plot["value"]["data"]  # the pitch track of one piece
+    assert any((tmp / "logs" / "voice" / "3_feature768").iterdir())

@@ -48,7 +48,7 @@ def page(tmp_path):
         demo.close()
 
 
-def test_step1_and_2a_in_the_browser(page):
+def test_steps_1_2a_2b_in_the_browser(page, embedder_dir):
     from playwright.sync_api import expect
 
     pg, tmp = page
@@ -70,6 +70,15 @@ def test_step1_and_2a_in_the_browser(page):
     expect(report).to_have_value(re.compile(r"^2 of 3 files processed, 1 skipped"), timeout=60_000)
     expect(report).to_have_value(re.compile(r"skipped broken\.mp3: "))
     pg.screenshot(path=str(ARTIFACTS / "train_step1_2a.png"), full_page=True)
+
+    # Step 2b with pm and the test's random-weight HuBERT
+    pg.locator("#ex-method").get_by_text("pm", exact=True).click()
+    pg.locator("#ex-device").get_by_text("cpu", exact=True).click()
+    pg.locator("#ex-embedder textarea, #ex-embedder input").first.fill(str(embedder_dir))
+    pg.locator("#ex-run").click()
+    expect(pg.locator("#ex-report textarea")).to_have_value(re.compile(r"^4 of 4 pieces extracted"), timeout=90_000)
+    expect(pg.locator("#ex-plot")).to_contain_text("Pitch of piece")
+    pg.screenshot(path=str(ARTIFACTS / "train_step2b.png"), full_page=True)
 
     pg.get_by_role("tab", name="Infer").click()
     expect(pg.locator("#infer-status")).to_contain_text("Not built yet")

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from transformers import HubertConfig
 
 from rvc import extract as X
@@ -18,37 +17,10 @@ from rvc import preprocess as pp
 from rvc.errors import Cancelled, IncompleteStepError, RvcError
 from rvc.experiment import ExperimentConfig, create_or_open
 from rvc.weights import WeightsError
+from tests.conftest import SMALL
 from tests.helpers import espeak, tone, write_wav
-from tests.test_f0 import fill_rmvpe
 
 ROOT = Path(__file__).resolve().parent.parent
-
-# HuBERT-shaped (768-d hidden, 256-d final_proj, 12 layers) but thin elsewhere, so tests stay fast
-SMALL = dict(
-    hidden_size=768,
-    num_hidden_layers=12,
-    intermediate_size=32,
-    num_attention_heads=4,
-    conv_dim=(32,) * 7,
-    num_conv_pos_embeddings=16,
-    num_conv_pos_embedding_groups=16,
-    classifier_proj_size=256,
-)
-
-
-@pytest.fixture(scope="session")
-def embedder_dir(tmp_path_factory):
-    torch.manual_seed(0)
-    d = tmp_path_factory.mktemp("hubert") / "hubert_base"
-    H._build(HubertConfig(**SMALL)).save_pretrained(d)
-    return d
-
-
-@pytest.fixture(scope="session")
-def rmvpe_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("rmvpe") / "rmvpe.pt"
-    torch.save(fill_rmvpe(), path)
-    return path
 
 
 @pytest.fixture(scope="session")
