@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rmvpe", type=Path, default=None, help="rmvpe.pt to use (default: the downloaded one)")
     p.add_argument("--workers", type=int, default=None, help="processes for pm/harvest/dio (default: all cores)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.add_argument("--only", choices=["pitch", "features"], default=None, help="run one stage only")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     _logs_dir_arg(p)
     p.set_defaults(func=cmd_extract)
@@ -87,7 +88,8 @@ def cmd_extract(args: argparse.Namespace) -> int:
     from rvc.extract import ExtractConfig, Progress, extract
 
     experiment = open_experiment(args.name, args.logs_dir)
-    config = ExtractConfig(args.f0_method, args.embedder, args.rmvpe, args.workers, args.device)
+    stages = (args.only,) if args.only else ("pitch", "features")
+    config = ExtractConfig(args.f0_method, args.embedder, args.rmvpe, args.workers, args.device, stages=stages)
     last = {"stage": "", "t": 0.0}
 
     def progress(p: Progress) -> None:

@@ -52,6 +52,7 @@ class ExtractConfig:
     workers: int | None = None  # processes for pm/harvest/dio; default all cores
     device: str = "auto"  # auto | cpu | cuda[:N]
     batch_seconds: float = 64.0  # audio per HuBERT batch
+    stages: tuple[str, ...] = ("pitch", "features")  # a re-run can redo one of them only
 
 
 @dataclass
@@ -300,17 +301,20 @@ def extract(
     started, t0 = datetime.now(timezone.utc), time.monotonic()
     with experiment_lock(paths.lock, "extraction"):
         rmvpe = config.rmvpe
-        if method == "rmvpe" and rmvpe is None:
+        if method == "rmvpe" and rmvpe is None and "pitch" in config.stages:
             rmvpe = weights.ensure("rmvpe")
-        embedder_path = Path(config.embedder) if config.embedder else weights.ensure("hubert_base")
-        identity = _identity(embedder_path)
+        if "features" in config.stages:
+            embedder_path = Path(config.embedder) if config.embedder else weights.ensure("hubert_base")
+        else:  # keep the features of the embedder used before
+            embedder_path = Path(config.embedder) if config.embedder else None
         previous = _read_previous(paths.root / REPORT_FILE)
+        identity = _identity(embedder_path) if embedder_path else previous.get("embedder", "")
         dirs = [paths.features(exp.version)] + ([paths.f0_coarse, paths.f0_hz] if method else [])
         if previous.get("preprocess_run") != pre.run_id:
             for d in (paths.f0_coarse, paths.f0_hz, paths.features(exp.version)):
                 shutil.rmtree(d, ignore_errors=True)  # made from other pieces
         else:
-            if method and previous.get("f0_method") != method:
+            if method and "pitch" in config.stages and previous.get("f0_method") != method:
                 shutil.rmtree(paths.f0_coarse, ignore_errors=True)
                 shutil.rmtree(paths.f0_hz, ignore_errors=True)
             if previous.get("embedder") != identity:
@@ -327,10 +331,16 @@ def extract(
         results = {s: PieceResult(s) for s in stems}
         if method:
             t = time.monotonic()
-            _extract_pitch(method, stems, paths, device, rmvpe, config, results, on_progress, stop)
-            report.seconds["pitch"] = round(time.monotonic() - t, 3)
+            compute = "pitch" in config.stages
+            _extract_pitch(method, stems, paths, device, rmvpe, config, results, on_progress, stop, compute)
+            if compute:
+                report.seconds["pitch"] = round(time.monotonic() - t, 3)
+            else:
+                report.f0_method = previous.get("f0_method")
         t = time.monotonic()
         todo = [s for s in stems if not results[s].skipped and not (paths.features(exp.version) / f"{s}.npy").exists()]
+        if "features" not in config.stages:
+            todo = []
         for s in stems:
             if s not in todo and not results[s].skipped:
                 results[s].feature_frames = int(
@@ -366,15 +376,21 @@ def extract(
 def _extract_pitch(
     method: str, stems: list[str], paths: Any, device: str, rmvpe: Path | None, config: ExtractConfig,
     results: dict[str, PieceResult], on_progress: Callable[[Progress], None] | None, stop: threading.Event | None,
+    compute: bool = True,
 ) -> None:  # fmt: skip
+    """Pitch for the pieces that lack it (``compute``), or only the statistics of what is on disk."""
     todo = []
     for s in stems:
         hz, coarse = paths.f0_hz / f"{s}.wav.npy", paths.f0_coarse / f"{s}.wav.npy"
         if hz.exists() and coarse.exists():
             f0 = np.load(hz)
             results[s].f0_frames, results[s].voiced = len(f0), round(float((f0 > 0).mean()), 4) if len(f0) else 0.0
-        else:
+        elif compute:
             todo.append(s)
+        else:
+            results[s].skipped = "no pitch yet: run the pitch stage"
+    if not todo:
+        return
     done = [len(stems) - len(todo)]
 
     def on_pitch(r: PieceResult) -> None:

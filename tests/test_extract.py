@@ -182,3 +182,14 @@ def test_cli_extract_and_pitch(tmp_path, dataset, embedder_dir, rmvpe_file):
     assert r.returncode == 0 and "rmvpe" in r.stdout and "f0G40k-v2" in r.stdout
     r = cli("download", "nope")
     assert r.returncode == 1 and "unknown weights nope" in r.stderr
+
+
+def test_one_stage_at_a_time(tmp_path, dataset, embedder_dir):
+    exp = make_experiment(tmp_path, dataset)
+    r = X.extract(exp, X.ExtractConfig(f0_method="dio", stages=("pitch",)))  # no embedder needed
+    assert r.complete and not exp.paths.features("v2").exists() or not any(exp.paths.features("v2").iterdir())
+    mtimes = {p.name: p.stat().st_mtime_ns for p in exp.paths.f0_hz.iterdir()}
+    r = X.extract(exp, X.ExtractConfig(embedder=embedder_dir, device="cpu", stages=("features",)))
+    assert r.f0_method == "dio" and r.totals["skipped"] == 0 and r.totals["f0_frames"] > 0
+    assert {p.name: p.stat().st_mtime_ns for p in exp.paths.f0_hz.iterdir()} == mtimes  # pitch untouched
+    assert len(list(exp.paths.features("v2").iterdir())) == r.totals["pieces"]
