@@ -342,10 +342,9 @@ def extract(
         if "features" not in config.stages:
             todo = []
         for s in stems:
-            if s not in todo and not results[s].skipped:
-                results[s].feature_frames = int(
-                    np.load(paths.features(exp.version) / f"{s}.npy", mmap_mode="r").shape[0]
-                )
+            feature = paths.features(exp.version) / f"{s}.npy"
+            if s not in todo and not results[s].skipped and feature.exists():
+                results[s].feature_frames = int(np.load(feature, mmap_mode="r").shape[0])
         if todo:
             embedder = hubert.load_embedder(embedder_path, device)
             dim = embedder.features([np.zeros(400, np.float32)], exp.version)[0].shape[1]
