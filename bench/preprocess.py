@@ -15,76 +15,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-from datetime import datetime, timezone
 from pathlib import Path
 
-import psutil
-
-ROOT = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("RVC_SHARED_DIR", ROOT.parent / "shared"))
-
-
-def dataset(minutes: float) -> tuple[Path, float]:
-    out = ROOT / "bench" / "out"
-    ds = out / f"ds{minutes:g}"
-    manifest = out / f"ds{minutes:g}.manifest.json"
-    if not manifest.is_file():
-        out.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [
-                sys.executable,
-                str(SHARED / "bench" / "make_dataset.py"),
-                "--out",
-                str(ds),
-                "--minutes",
-                str(minutes),
-                "--seed",
-                "1",
-            ],
-            check=True,
-        )
-    return ds, json.loads(manifest.read_text())["top_level_seconds"]
-
-
-def tree_rss(proc: psutil.Process) -> int:
-    total = 0
-    for p in [proc, *proc.children(recursive=True)]:
-        try:
-            total += p.memory_info().rss
-        except psutil.Error:
-            pass
-    return total
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import dataset, machine, timed, today  # noqa: E402
 
 
 def run_once(ds: Path, workers: int | None, segment: float) -> tuple[float, int, dict]:
     logs = Path(tempfile.mkdtemp(prefix="rvc-bench-"))
     try:
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        create = [sys.executable, "-m", "rvc", "create", "bench", "--logs-dir", str(logs)]
-        subprocess.run(create, check=True, env=env, stderr=subprocess.DEVNULL)
+        timed([sys.executable, "-m", "rvc", "create", "bench", "--logs-dir", str(logs)])
         cmd = [sys.executable, "-m", "rvc", "preprocess", "bench", str(ds), "--logs-dir", str(logs), "--json"]
         cmd += ["--segment", str(segment)] + (["--workers", str(workers)] if workers else [])
-        t0 = time.perf_counter()
-        proc = psutil.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
-        peak = 0
-        while proc.poll() is None:
-            try:
-                peak = max(peak, tree_rss(proc))
-            except psutil.Error:
-                pass
-            time.sleep(0.005)
-        out = proc.stdout.read()
-        wall = time.perf_counter() - t0
-        if proc.returncode != 0:
-            raise SystemExit(f"preprocess failed with exit code {proc.returncode}")
+        wall, peak, out = timed(cmd)
         return wall, peak, json.loads(out)
     finally:
         shutil.rmtree(logs, ignore_errors=True)
@@ -103,15 +50,8 @@ def main() -> None:
     peak = max(p for _, p, _ in runs)
     totals = runs[0][2]["totals"]
     wall = statistics.median(walls)
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    print(
-        f"machine: {os.cpu_count()} cores ({cpu}), {psutil.virtual_memory().total / 2**30:.0f} GiB, Python {platform.python_version()}"
-    )
-    print(f"date: {datetime.now(timezone.utc):%Y-%m-%d}")
+    print(f"machine: {machine()}")
+    print(f"date: {today()}")
     print(
         f"input: {seconds:.1f} s in {totals['files']} files; segment {args.segment} s; workers {runs[0][2]['settings']['workers']}"
     )

@@ -51,7 +51,9 @@ class ExtractConfig:
     rmvpe: Path | None = None  # default: the registry's rmvpe.pt (downloaded)
     workers: int | None = None  # processes for pm/harvest/dio; default all cores
     device: str = "auto"  # auto | cpu | cuda[:N]
-    batch_seconds: float = 64.0  # audio per HuBERT batch
+    batch_seconds: float | None = (
+        None  # audio per HuBERT batch; None: one piece at a time on CPU (faster there), 64 s on GPU
+    )
     stages: tuple[str, ...] = ("pitch", "features")  # a re-run can redo one of them only
 
 
@@ -362,7 +364,8 @@ def extract(
                 if on_progress is not None:
                     on_progress(Progress("features", done[0], len(stems), r.stem))
 
-            _run_features(embedder, exp.version, todo, paths, config.batch_seconds, on_feature, stop)
+            batch = config.batch_seconds if config.batch_seconds is not None else (0.0 if device == "cpu" else 64.0)
+            _run_features(embedder, exp.version, todo, paths, batch, on_feature, stop)
         report.seconds["features"] = round(time.monotonic() - t, 3)
         report.pieces = [results[s] for s in stems]
         report.finished = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -386,8 +389,6 @@ def _extract_pitch(
             results[s].f0_frames, results[s].voiced = len(f0), round(float((f0 > 0).mean()), 4) if len(f0) else 0.0
         elif compute:
             todo.append(s)
-        else:
-            results[s].skipped = "no pitch yet: run the pitch stage"
     if not todo:
         return
     done = [len(stems) - len(todo)]

@@ -279,20 +279,23 @@ class Embedder:
                 x = (x - x.mean()) / torch.sqrt(x.var(unbiased=False) + 1e-7)
             batch[i, : len(w)] = x
         x = batch.to(self.device, self.dtype)[:, None]
-        # convolutional front end; layer 0's group norm takes each item's own statistics
+        # Convolutional front end. Valid output frames of an unpadded convolution depend on valid input frames
+        # only, so padding needs care in one place: layer 0's group norm, which takes each item's statistics.
+        padded = min(lengths) != max(lengths)
         conv_lengths = torch.tensor(lengths, device=self.device)
         for j, conv_layer in enumerate(m.feature_extractor.conv_layers):
             x = conv_layer.conv(x)
             k, s = conv_layer.conv.kernel_size[0], conv_layer.conv.stride[0]
             conv_lengths = (conv_lengths - k) // s + 1
-            mask = (torch.arange(x.shape[-1], device=self.device)[None, :] < conv_lengths[:, None]).to(x.dtype)[:, None]
-            if j == 0 and hasattr(conv_layer, "layer_norm"):
-                x = _masked_group_norm(x, mask, conv_layer.layer_norm)
+            if j == 0 and isinstance(getattr(conv_layer, "layer_norm", None), nn.GroupNorm) and padded:
+                mask = (torch.arange(x.shape[-1], device=self.device)[None, :] < conv_lengths[:, None]).to(x.dtype)
+                x = _masked_group_norm(x, mask[:, None], conv_layer.layer_norm)
             elif hasattr(conv_layer, "layer_norm"):
-                x = conv_layer.layer_norm(x.transpose(-2, -1)).transpose(-2, -1)
-            x = conv_layer.activation(x) * mask
+                norm = conv_layer.layer_norm
+                x = norm(x) if isinstance(norm, nn.GroupNorm) else norm(x.transpose(-2, -1)).transpose(-2, -1)
+            x = conv_layer.activation(x)
         hidden = m.feature_projection(x.transpose(1, 2))
-        frame_mask = mask[:, 0] > 0
+        frame_mask = torch.arange(hidden.shape[1], device=self.device)[None, :] < conv_lengths[:, None]
         hidden = self._encode(hidden, frame_mask, layer)
         if version == "v1":
             hidden = m.final_proj(hidden)
@@ -303,7 +306,8 @@ class Embedder:
         from transformers.masking_utils import create_bidirectional_mask
 
         enc = self.model.encoder
-        hidden = hidden.masked_fill(~frame_mask[..., None], 0.0)
+        if not bool(frame_mask.all()):
+            hidden = hidden.masked_fill(~frame_mask[..., None], 0.0)
         hidden = hidden + enc.pos_conv_embed(hidden)
         hidden = enc.layer_norm(hidden)
         attn = None
