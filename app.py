@@ -148,7 +148,9 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
             report = extract(
                 exp,
                 config,
-                on_progress=lambda p: progress((p.done, p.total), desc=f"{p.stage}: {p.stem}", unit="pieces"),
+                on_progress=lambda p: progress(
+                    (p.done, p.total), desc=f"{p.stage}: {p.stem}", unit="bytes" if p.stage == "download" else "pieces"
+                ),
             )
         except (RvcError, ValueError) as e:
             raise _fail(e) from e

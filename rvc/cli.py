@@ -95,7 +95,11 @@ def cmd_extract(args: argparse.Namespace) -> int:
     def progress(p: Progress) -> None:
         now = time.monotonic()
         if p.stage != last["stage"] or p.done == p.total or now - last["t"] > 1.0:
-            print(f"[{p.stage} {p.done}/{p.total}] {p.stem}", file=sys.stderr, flush=True)
+            if p.stage == "download":
+                pct = 100 * p.done // max(p.total, 1)
+                print(f"[download] {p.stem}: {pct}% of {p.total / 1e6:.1f} MB", file=sys.stderr, flush=True)
+            else:
+                print(f"[{p.stage} {p.done}/{p.total}] {p.stem}", file=sys.stderr, flush=True)
             last.update(stage=p.stage, t=now)
 
     report = extract(experiment, config, on_progress=progress)

@@ -110,10 +110,10 @@ class ExtractReport:
 
 @dataclass(frozen=True)
 class Progress:
-    stage: Literal["pitch", "features"]
-    done: int
+    stage: Literal["download", "pitch", "features"]
+    done: int  # pieces (bytes while downloading)
     total: int
-    stem: str
+    stem: str  # the piece (the file while downloading)
 
 
 # --- files ---------------------------------------------------------------------------------------------------
@@ -205,11 +205,12 @@ def _run_pitch(
 
 
 def _batches(stems: list[str], lengths: dict[str, int], budget: int) -> list[list[str]]:
-    """Groups of similar length (little padding), each at most ``budget`` padded samples."""
-    order = sorted(stems, key=lambda s: lengths[s])
+    """Groups of similar length (little padding), each at most ``budget`` padded samples. Longest first: the
+    allocator then reuses the first, largest buffers (shortest first grows the heap to twice the size)."""
+    order = sorted(stems, key=lambda s: -lengths[s])
     groups: list[list[str]] = []
     for stem in order:
-        if groups and (len(groups[-1]) + 1) * lengths[stem] <= budget:
+        if groups and (len(groups[-1]) + 1) * lengths[groups[-1][0]] <= budget:
             groups[-1].append(stem)
         else:
             groups.append([stem])
@@ -302,11 +303,18 @@ def extract(
             raise RvcError(f"pitch method {method} is unavailable: {status.reason}")
     started, t0 = datetime.now(timezone.utc), time.monotonic()
     with experiment_lock(paths.lock, "extraction"):
+
+        def fetched(name: str, done: int, total: int) -> None:
+            if on_progress is not None:
+                on_progress(Progress("download", done, total, name))
+
         rmvpe = config.rmvpe
         if method == "rmvpe" and rmvpe is None and "pitch" in config.stages:
-            rmvpe = weights.ensure("rmvpe")
+            rmvpe = weights.ensure("rmvpe", on_progress=fetched)
         if "features" in config.stages:
-            embedder_path = Path(config.embedder) if config.embedder else weights.ensure("hubert_base")
+            embedder_path = (
+                Path(config.embedder) if config.embedder else weights.ensure("hubert_base", on_progress=fetched)
+            )
         else:  # keep the features of the embedder used before
             embedder_path = Path(config.embedder) if config.embedder else None
         previous = _read_previous(paths.root / REPORT_FILE)

@@ -355,7 +355,8 @@ def load_embedder(path: Path, device: str = "cpu") -> Embedder:
         except KeyError as e:
             raise EmbedderError(f"{path} lacks the HuBERT weight {e}: not a HuBERT-base model?") from e
         normalize = bool(_find_setting(extra, "normalize") or False)  # false for hubert_base
-    model = _build(config)
+    with torch.device("meta"):  # no random init: the weights are assigned below (half the memory, faster)
+        model = _build(config)
     has_final_proj = "final_proj.weight" in state
     expected = set(model.state_dict())
     if not has_final_proj:
@@ -369,9 +370,11 @@ def load_embedder(path: Path, device: str = "cpu") -> Embedder:
     if unexpected:
         logger.info("ignoring %d extra entries in %s (first: %s)", len(unexpected), path, unexpected[0])
     try:
-        model.load_state_dict({k: v for k, v in state.items() if k in expected}, strict=has_final_proj)
+        model.load_state_dict({k: v for k, v in state.items() if k in expected}, strict=has_final_proj, assign=True)
     except RuntimeError as e:
         raise EmbedderError(f"{path} does not fit the HuBERT architecture its config describes: {e}") from e
+    if not has_final_proj:  # unused (v1 is refused without it), but must not stay on the meta device
+        model.final_proj = nn.Linear(model.final_proj.in_features, model.final_proj.out_features)
     return Embedder(model, has_final_proj, normalize, path, device)
 
 

@@ -193,3 +193,35 @@ def test_one_stage_at_a_time(tmp_path, dataset, embedder_dir):
     assert r.f0_method == "dio" and r.totals["skipped"] == 0 and r.totals["f0_frames"] > 0
     assert {p.name: p.stat().st_mtime_ns for p in exp.paths.f0_hz.iterdir()} == mtimes  # pitch untouched
     assert len(list(exp.paths.features("v2").iterdir())) == r.totals["pieces"]
+
+
+def test_weights_are_fetched_on_first_need_with_progress(tmp_path, dataset, rmvpe_file, embedder_dir, monkeypatch):
+    # the hub is a local server holding the (random-weight) rmvpe.pt; the registry entry is pointed at its digest
+    import hashlib
+    import http.server
+    import threading as th
+
+    from rvc import weights as W
+
+    data = rmvpe_file.read_bytes()
+    handler = type("H", (http.server.SimpleHTTPRequestHandler,), {"log_message": lambda *a: None})
+    served = tmp_path / "hub" / W.HUB_REPO / "resolve" / "main"
+    served.mkdir(parents=True)
+    (served / "rmvpe.pt").write_bytes(data)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: handler(*a, directory=str(tmp_path / "hub")))
+    th.Thread(target=server.serve_forever, daemon=True).start()
+    real = W.registry()
+    entry = W.WeightFile("rmvpe.pt", len(data), hashlib.sha256(data).hexdigest(), "rmvpe.pt")
+    monkeypatch.setattr(W, "registry", lambda: {**real, "rmvpe": ("rmvpe", (entry,))})
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
+    monkeypatch.setenv("RVC_PRETRAINED_DIR", str(tmp_path / "pretrained"))
+    monkeypatch.delenv("RVC_OFFLINE", raising=False)
+    try:
+        exp = make_experiment(tmp_path, dataset)
+        seen = []
+        X.extract(exp, X.ExtractConfig(f0_method="rmvpe", embedder=embedder_dir, device="cpu"), on_progress=seen.append)
+        downloads = [p for p in seen if p.stage == "download"]
+        assert downloads and downloads[-1].done == downloads[-1].total == len(data)
+        assert (tmp_path / "pretrained" / "rmvpe.pt").read_bytes() == data
+    finally:
+        server.shutdown()
