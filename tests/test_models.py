@@ -1,0 +1,156 @@
+"""The synthesizer and discriminators against the reference's numbers, and every generator file layout."""
+
+import contextlib
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rvc import checkpoint as C
+from rvc import models as M
+
+FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / "rvc_models"
+CASES = ["v2_40k_f0", "v1_40k_f0", "v2_48k_nof0"]
+
+
+def fill(state: dict, seed: int, scale: float = 0.05) -> dict:
+    """The fixtures' fill recipe (fixtures/README.md)."""
+    g = torch.Generator().manual_seed(seed)
+    out = {}
+    for k in sorted(state):
+        r = torch.randn(state[k].shape, generator=g)
+        if k.endswith((".gamma", ".weight_g")):
+            out[k] = 1 + scale * r
+        elif r.dim() <= 1:
+            out[k] = scale * r
+        else:
+            out[k] = r / math.sqrt(math.prod(state[k].shape[1:]))
+    return out
+
+
+def case(name: str):
+    cfg_json = json.loads((FIXTURES / name / "config.json").read_text())
+    cfg = M.SynthesizerConfig.from_list(cfg_json["config"], cfg_json["version"], bool(cfg_json["f0"]))
+    return cfg_json, cfg, np.load(FIXTURES / name / "io.npz")
+
+
+def seeded_generator(name: str) -> M.Synthesizer:
+    cfg_json, cfg, _ = case(name)
+    g = M.Synthesizer(cfg)
+    g.load_state_dict(fill(g.state_dict(), cfg_json["fill"]["seed_g"]), strict=True)
+    return g.eval()
+
+
+@contextlib.contextmanager
+def no_noise():
+    """The fixtures were made with every random draw of ``infer`` returning zeros."""
+    saved = torch.randn_like, torch.rand_like, torch.randn, torch.rand
+    torch.randn_like = torch.rand_like = lambda x, **k: torch.zeros_like(x)
+    torch.randn = torch.rand = lambda *s, **k: torch.zeros(*s, dtype=k.get("dtype"), device=k.get("device"))
+    try:
+        yield
+    finally:
+        torch.randn_like, torch.rand_like, torch.randn, torch.rand = saved
+
+
+def run_infer(g: M.Synthesizer, io) -> tuple:
+    t = {k: torch.from_numpy(io[k]) for k in ("phone", "phone_lengths", "pitch", "pitchf", "sid")}
+    args = (t["pitch"], t["pitchf"], t["sid"]) if g.cfg.f0 else (t["sid"],)
+    with no_noise():
+        return g.infer(t["phone"], t["phone_lengths"], *args)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_state_dict_layouts(name):
+    cfg_json, cfg, _ = case(name)
+    for kind, model in (("g", M.Synthesizer(cfg)), ("d", M.MultiPeriodDiscriminator(cfg_json["version"]))):
+        rows = [line.split("\t") for line in (FIXTURES / name / f"keys_{kind}.tsv").read_text().splitlines() if line]
+        own = model.state_dict()
+        assert {r[0] for r in rows} == set(own)
+        for key, shape in rows:
+            assert "x".join(map(str, own[key].shape)) == shape, key
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_generator_matches_reference(name):
+    _, _, io = case(name)
+    audio, _, (z, _, m_p, logs_p) = run_infer(seeded_generator(name), io)
+    assert np.abs(m_p.numpy() - io["m_p"]).max() < 1e-3
+    assert np.abs(logs_p.numpy() - io["logs_p"]).max() < 1e-3
+    assert np.abs(z.numpy() - io["z"]).max() < 1e-3
+    assert audio.shape == io["audio"].shape and np.abs(audio.numpy() - io["audio"]).max() < 5e-4
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_discriminator_matches_reference(name):
+    cfg_json, _, io = case(name)
+    d = M.MultiPeriodDiscriminator(cfg_json["version"])
+    d.load_state_dict(fill(d.state_dict(), cfg_json["fill"]["seed_d"]), strict=True)
+    with torch.no_grad():
+        rs, gs, fr, fg = d(torch.from_numpy(io["d_y"]), torch.from_numpy(io["d_y_hat"]))
+    assert len(rs) == (9 if cfg_json["version"] == "v2" else 7)
+    for i, (r, g) in enumerate(zip(rs, gs, strict=True)):
+        assert np.abs(r.numpy().ravel() - io[f"d_real_{i}"].ravel()).max() < 5e-4
+        assert np.abs(g.numpy().ravel() - io[f"d_fake_{i}"].ravel()).max() < 5e-4
+    assert all(len(f) == len(fr[0]) or len(f) == 6 for f in fr)  # feature maps for feature matching
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_load_generator_every_layout(name, tmp_path):
+    cfg_json, cfg, io = case(name)
+    g = seeded_generator(name)
+    expected = run_infer(g, io)[0]
+    state = g.state_dict()
+    # a training checkpoint G_*.pth and a pretrained file (same layout, no config): config from configs/
+    C.save_atomic({"model": state, "iteration": 3, "optimizer": {}, "learning_rate": 1e-4}, tmp_path / "G_120.pth")
+    for path in (tmp_path / "G_120.pth",):
+        out = run_infer(M.load_generator(path), io)[0]
+        assert np.abs(out.numpy() - expected.numpy()).max() < 1e-5
+    # a small model: fp16 weights, no enc_q, 18-entry config
+    small = C.small_model(state, cfg, cfg_json["sr"], "3epoch")
+    assert not any("enc_q" in k for k in small["weight"]) and all(
+        v.dtype == torch.float16 for v in small["weight"].values()
+    )
+    assert (
+        small["config"] == cfg_json["config"]
+        and small["f0"] == cfg_json["f0"]
+        and small["version"] == cfg_json["version"]
+    )
+    C.save_atomic(small, tmp_path / "voice.pth")
+    converted = run_infer(M.load_generator(tmp_path / "voice.pth"), io)[0].numpy()
+    assert converted.shape == io["audio"].shape
+    assert np.corrcoef(converted.ravel(), io["audio"].ravel())[0, 1] > 0.999  # fp16 weights: close, not equal
+    assert np.abs(converted - io["audio"]).max() < 0.02
+
+
+def test_mismatched_files_are_refused(tmp_path):
+    g = seeded_generator("v2_40k_f0")
+    nono = M.Synthesizer(case("v2_48k_nof0")[1])
+    with pytest.raises(M.ModelFileError, match="does not fit this model: .*shape mismatches"):
+        M.check_state(nono, g.state_dict(), "f0G40k.pth")
+    with pytest.raises(M.ModelFileError, match="11 unexpected keys"):
+        M.check_state(
+            M.Synthesizer(case("v2_40k_f0")[1].__class__(**{**case("v2_40k_f0")[1].__dict__, "f0": False})),
+            g.state_dict(),
+            "x",
+        )
+    (tmp_path / "junk.pth").write_bytes(b"not a model")
+    with pytest.raises(M.ModelFileError, match="junk.pth is not a readable model file"):
+        M.load_generator(tmp_path / "junk.pth")
+    torch.save({"model": {"x": torch.zeros(1)}}, tmp_path / "other.pth")
+    with pytest.raises(M.ModelFileError, match="holds no RVC generator weights"):
+        M.load_generator(tmp_path / "other.pth")
+
+
+def test_a_model_file_cannot_run_code(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (Path.touch, (tmp_path / "pwned",))
+
+    torch.save({"weight": {"emb_g.weight": torch.zeros(1)}, "info": Evil()}, tmp_path / "evil.pth")
+    with pytest.raises(M.ModelFileError, match="not a readable model file"):
+        M.load_generator(tmp_path / "evil.pth")
+    assert not (tmp_path / "pwned").exists()
