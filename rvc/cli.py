@@ -66,6 +66,33 @@ def build_parser() -> argparse.ArgumentParser:
     _logs_dir_arg(p)
     p.set_defaults(func=cmd_extract)
 
+    p = sub.add_parser("train", help="Step 3: train (or resume) the voice model")
+    p.add_argument("name", help="experiment name")
+    p.add_argument("--epochs", type=int, default=20, help="total epochs (default 20)")
+    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps in total")
+    p.add_argument("--batch-size", type=int, default=4, help="items per step and per GPU (default 4)")
+    p.add_argument("--save-every", type=int, default=5, help="save a checkpoint every N epochs (default 5)")
+    p.add_argument("--latest-only", action="store_true", help="keep one checkpoint pair, overwritten at each save")
+    p.add_argument("--save-small", action="store_true", help="also export a small model at each save")
+    p.add_argument(
+        "--pretrained-g", type=Path, default=None, help="generator to start from (default: the matching f0G/G file)"
+    )
+    p.add_argument("--pretrained-d", type=Path, default=None, help="discriminator to start from")
+    p.add_argument("--no-pretrained", action="store_true", help="train from scratch")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default="fp32", help="mixed precision on GPU")
+    p.add_argument("--cache-gpu", action="store_true", help="keep the dataset on the GPU after the first epoch")
+    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    _logs_dir_arg(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("export", help="write a small inference model (.pth) from a checkpoint")
+    p.add_argument("name", help="experiment name")
+    p.add_argument("--checkpoint", type=Path, default=None, help="G_*.pth to export (default: the newest)")
+    p.add_argument("--out", type=Path, default=None, help="output file (default weights/<name>.pth)")
+    _logs_dir_arg(p)
+    p.set_defaults(func=cmd_export)
+
     p = sub.add_parser("pitch", help="print or save the F0 track of any audio file (16 kHz, 100 frames/s)")
     p.add_argument("audio", type=Path, help="any file FFmpeg decodes")
     p.add_argument("--method", choices=F0_METHODS, default="rmvpe", help="pitch method (default rmvpe)")
@@ -106,6 +133,48 @@ def cmd_extract(args: argparse.Namespace) -> int:
     print(report.summary(), file=sys.stderr)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from rvc.experiment import open_experiment
+    from rvc.train import Progress, TrainConfig, train
+
+    experiment = open_experiment(args.name, args.logs_dir)
+    config = TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, save_every=args.save_every, max_steps=args.max_steps,
+        latest_only=args.latest_only, save_small=args.save_small, pretrained_g=args.pretrained_g,
+        pretrained_d=args.pretrained_d, no_pretrained=args.no_pretrained, device=args.device,
+        precision=args.precision, cache_on_gpu=args.cache_gpu,
+    )  # fmt: skip
+    last = {"t": 0.0, "epoch": 0}
+
+    def progress(p: Progress) -> None:
+        now = time.monotonic()
+        if p.epoch != last["epoch"] or now - last["t"] > 5:
+            loss = ", ".join(f"{k} {v:.3f}" for k, v in p.losses.items() if k in ("loss_mel", "loss_g", "loss_d"))
+            print(f"epoch {p.epoch}/{p.epochs} step {p.step}: {loss}", file=sys.stderr, flush=True)
+            last.update(t=now, epoch=p.epoch)
+
+    result = train(experiment, config, on_progress=progress)
+    for w in result.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    print(
+        f"done: epoch {result.epoch}, step {result.step}, started from {result.started_from}; small model {result.small_model}",
+        file=sys.stderr,
+    )
+    if args.json:
+        out = {k: str(v) if isinstance(v, Path) else v for k, v in result.__dict__.items()}
+        print(json.dumps(out, indent=2))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from rvc.experiment import open_experiment
+    from rvc.train import export
+
+    path = export(open_experiment(args.name, args.logs_dir), args.checkpoint, args.out)
+    print(f"small model written: {path}", file=sys.stderr)
     return 0
 
 

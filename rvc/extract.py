@@ -355,6 +355,7 @@ def extract(
             feature = paths.features(exp.version) / f"{s}.npy"
             if s not in todo and not results[s].skipped and feature.exists():
                 results[s].feature_frames = int(np.load(feature, mmap_mode="r").shape[0])
+        embedder = None
         if todo:
             embedder = hubert.load_embedder(embedder_path, device)
             dim = embedder.features([np.zeros(400, np.float32)], exp.version)[0].shape[1]
@@ -374,6 +375,8 @@ def extract(
 
             batch = config.batch_seconds if config.batch_seconds is not None else (0.0 if device == "cpu" else 64.0)
             _run_features(embedder, exp.version, todo, paths, batch, on_feature, stop)
+        if "features" in config.stages:
+            _write_silent_clips(experiment, embedder_path, device, embedder)
         report.seconds["features"] = round(time.monotonic() - t, 3)
         report.pieces = [results[s] for s in stems]
         report.finished = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -381,6 +384,22 @@ def extract(
         report.complete = True
         write_json_atomic(paths.root / REPORT_FILE, report.to_dict())
         return report
+
+
+def _write_silent_clips(experiment: Experiment, embedder_path: Path, device: str, embedder: Any = None) -> None:
+    """The two silent clips training adds (as the reference does), their features from this embedder."""
+    from rvc import hubert
+    from rvc.train_data import MUTE_SECONDS, mute_dir, write_mute
+
+    target = mute_dir(experiment) / f"3_feature{experiment.config.feature_dim}" / "mute.npy"
+    marker = target.with_name(".embedder")
+    identity = _identity(embedder_path)
+    if target.exists() and marker.exists() and marker.read_text() == identity:
+        return
+    embedder = embedder or hubert.load_embedder(embedder_path, device)
+    features = embedder.features([np.zeros(MUTE_SECONDS * 16000, np.float32)], experiment.config.version)[0]
+    write_mute(experiment, features)
+    marker.write_text(identity)
 
 
 def _extract_pitch(

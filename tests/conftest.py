@@ -5,6 +5,7 @@ import torch
 from transformers import HubertConfig
 
 from rvc import hubert as H
+from tests.helpers import espeak, tone, write_wav
 from tests.test_f0 import fill_rmvpe
 
 # HuBERT-shaped (768-d hidden, 256-d final_proj, 12 layers) but thin elsewhere, so tests stay fast
@@ -33,3 +34,52 @@ def rmvpe_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("rmvpe") / "rmvpe.pt"
     torch.save(fill_rmvpe(), path)
     return path
+
+
+@pytest.fixture(scope="session")
+def dataset(tmp_path_factory):
+    d = tmp_path_factory.mktemp("ds")
+    espeak("Hello there, this is a short test of the extraction step.", d / "a.wav", pitch=40)
+    espeak("A second speaker reads another sentence, a little higher.", d / "b.wav", voice="en-gb+f3", pitch=70)
+    write_wav(d / "c.wav", tone(5.0, 22050, 220), 22050)
+    return d
+
+
+TINY_MODEL = {
+    "inter_channels": 16, "hidden_channels": 16, "filter_channels": 32, "n_heads": 2, "n_layers": 1,
+    "upsample_initial_channel": 32, "gin_channels": 16, "spk_embed_dim": 4,
+}  # fmt: skip
+
+
+@pytest.fixture
+def tiny_experiment(tmp_path, dataset, embedder_dir):
+    """A 40k v2 experiment with pitch, preprocessed and extracted, whose model is shrunk to train fast on CPU."""
+    import json
+
+    from rvc import extract as X
+    from rvc import preprocess as pp
+    from rvc.experiment import ExperimentConfig, create_or_open, open_experiment
+
+    def make(name="voice", use_f0=True, version="v2", sample_rate="40k"):
+        logs = tmp_path / "logs"
+        exp, _ = create_or_open(ExperimentConfig(name, sample_rate, version, use_f0), logs)
+        cfg = json.loads(exp.paths.config.read_text())
+        cfg["model"].update(TINY_MODEL)
+        cfg["train"]["segment_size"] = 4 * cfg["data"]["hop_length"]
+        exp.paths.config.write_text(json.dumps(cfg))
+        exp = open_experiment(name, logs)
+        pp.preprocess_dataset(exp, dataset, pp.PreprocessConfig(workers=1))
+        emb = embedder_dir if version == "v2" else None
+        X.extract(exp, X.ExtractConfig(f0_method="pm", embedder=emb or embedder_v1(tmp_path), device="cpu"))
+        return exp
+
+    return make
+
+
+def embedder_v1(tmp_path):
+    """A HuBERT-shaped folder whose final_proj gives 256-d (v1) features."""
+    d = tmp_path / "hubert_v1"
+    if not (d / "config.json").exists():
+        torch.manual_seed(1)
+        H._build(HubertConfig(**SMALL)).save_pretrained(d)
+    return d

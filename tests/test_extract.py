@@ -23,15 +23,6 @@ from tests.helpers import espeak, tone, write_wav
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="session")
-def dataset(tmp_path_factory):
-    d = tmp_path_factory.mktemp("ds")
-    espeak("Hello there, this is a short test of the extraction step.", d / "a.wav", pitch=40)
-    espeak("A second speaker reads another sentence, a little higher.", d / "b.wav", voice="en-gb+f3", pitch=70)
-    write_wav(d / "c.wav", tone(5.0, 22050, 220), 22050)
-    return d
-
-
 def make_experiment(tmp_path, dataset, **kw):
     exp, _ = create_or_open(ExperimentConfig("voice", **kw), tmp_path / "logs")
     pp.preprocess_dataset(exp, dataset, pp.PreprocessConfig(workers=1))

@@ -1,0 +1,268 @@
+"""Training data for Step 3, as the reference builds it: the filelist (with two silent clips), spectrograms,
+the 50 -> 100 frames/s feature repeat, the length-bucketed batch sampler and the padding collate.
+
+Spectrogram: STFT magnitude with reflect padding of (n_fft - hop)/2 on each side, no centring, Hann window,
+``sqrt(re² + im² + 1e-6)``; frames = len // hop. Mel: Slaney-scale, Slaney-normalised filters, ``log(clamp(·, 1e-5))``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.io import wavfile
+from torch.nn import functional as F
+
+from rvc.errors import IncompleteStepError
+from rvc.experiment import Experiment
+
+logger = logging.getLogger(__name__)
+
+MAX_FRAMES = 900  # features are capped at 900 frames (9 s at 100 frames/s)
+BOUNDARIES = list(range(100, 1000, 100))
+MUTE_SECONDS = 3
+
+
+# --- spectrograms ---------------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=8)
+def _window(n: int, device: str) -> torch.Tensor:
+    return torch.hann_window(n, device=device)
+
+
+def spectrogram(y: torch.Tensor, n_fft: int, hop: int, win: int) -> torch.Tensor:
+    """Linear magnitude spectrogram ``[B, n_fft/2+1, len // hop]`` of ``y [B, T]``."""
+    pad = (n_fft - hop) // 2
+    y = F.pad(y.unsqueeze(1), (pad, pad), mode="reflect").squeeze(1)
+    spec = torch.stft(y.float(), n_fft, hop, win, window=_window(win, str(y.device)), center=False, return_complex=True)
+    return torch.sqrt(spec.real.pow(2) + spec.imag.pow(2) + 1e-6)
+
+
+@functools.lru_cache(maxsize=8)
+def _mel_basis(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None, device: str) -> torch.Tensor:
+    from rvc.rmvpe import mel_filterbank
+
+    basis = mel_filterbank(sr, n_fft, n_mels, fmin, fmax if fmax is not None else sr / 2, htk=False)
+    return torch.from_numpy(basis).to(device)
+
+
+def spec_to_mel(spec: torch.Tensor, sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None) -> torch.Tensor:
+    basis = _mel_basis(sr, n_fft, n_mels, float(fmin), fmax, str(spec.device))
+    return torch.log(torch.clamp(basis @ spec.float(), min=1e-5))
+
+
+def wav_to_mel(y: torch.Tensor, d: dict[str, Any]) -> torch.Tensor:
+    """Log-mel ``[B, n_mels, T // hop]`` of ``y [B, T]`` with the ``data`` section of a VITS config."""
+    spec = spectrogram(y.float(), d["filter_length"], d["hop_length"], d["win_length"])
+    return spec_to_mel(spec, d["sampling_rate"], d["filter_length"], d["n_mel_channels"], d["mel_fmin"], d["mel_fmax"])
+
+
+# --- the filelist ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Item:
+    wav: Path
+    feature: Path
+    pitch: Path | None
+    pitchf: Path | None
+    sid: int = 0
+
+
+def mute_dir(experiment: Experiment) -> Path:
+    return experiment.paths.root / "mute"
+
+
+def write_mute(experiment: Experiment, features: np.ndarray) -> None:
+    """The silent clips the reference trains on (3 s of zeros) with their pitch and ``features`` (computed by the
+    experiment's own embedder on that silence), in the reference's ``logs/mute`` layout under the experiment."""
+    from rvc.extract import save_npy_atomic
+
+    root = mute_dir(experiment)
+    sr = experiment.config.sample_rate_hz
+    for sub in ("0_gt_wavs", "1_16k_wavs", "2a_f0", "2b-f0nsf", f"3_feature{experiment.config.feature_dim}"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    wavfile.write(
+        root / "0_gt_wavs" / f"mute{experiment.config.sample_rate}.wav", sr, np.zeros(MUTE_SECONDS * sr, np.int16)
+    )
+    wavfile.write(root / "1_16k_wavs" / "mute.wav", 16000, np.zeros(MUTE_SECONDS * 16000, np.int16))
+    frames = MUTE_SECONDS * 100 + 1
+    save_npy_atomic(root / "2a_f0" / "mute.wav.npy", np.ones(frames, np.int32))
+    save_npy_atomic(root / "2b-f0nsf" / "mute.wav.npy", np.zeros(frames, np.float64))
+    save_npy_atomic(root / f"3_feature{experiment.config.feature_dim}" / "mute.npy", features.astype(np.float32))
+
+
+def build_filelist(experiment: Experiment, write: bool = True) -> list[Item]:
+    """Every piece with all its files (the intersection of the step folders) plus the two silent clips; written
+    to ``filelist.txt`` in the reference's format (``|``-separated absolute paths, speaker id last).
+
+    Raises:
+        IncompleteStepError: no features (or no pitch, with pitch guidance) yet, or the silent clips are missing.
+    """
+    c, p = experiment.config, experiment.paths
+    feat_dir = p.features(c.version)
+    stems = {f.stem for f in p.gt_wavs.glob("*.wav")} & {f.stem for f in feat_dir.glob("*.npy")}
+    if c.use_f0:
+        stems &= {f.name[: -len(".wav.npy")] for f in p.f0_coarse.glob("*.wav.npy")}
+        stems &= {f.name[: -len(".wav.npy")] for f in p.f0_hz.glob("*.wav.npy")}
+    if not stems:
+        raise IncompleteStepError("No pieces have features yet: run Step 2b (extract) first")
+    mute = mute_dir(experiment)
+    mute_feature = mute / f"3_feature{c.feature_dim}" / "mute.npy"
+    if not mute_feature.is_file():
+        raise IncompleteStepError("The silent training clips are missing: run Step 2b (extract) again")
+
+    def item(wav: Path, feature: Path, pitch: Path, pitchf: Path) -> Item:
+        return Item(
+            wav.resolve(),
+            feature.resolve(),
+            pitch.resolve() if c.use_f0 else None,
+            pitchf.resolve() if c.use_f0 else None,
+        )
+
+    items = [
+        item(p.gt_wavs / f"{s}.wav", feat_dir / f"{s}.npy", p.f0_coarse / f"{s}.wav.npy", p.f0_hz / f"{s}.wav.npy")
+        for s in sorted(stems)
+    ]
+    silent = item(
+        mute / "0_gt_wavs" / f"mute{c.sample_rate}.wav",
+        mute_feature,
+        mute / "2a_f0" / "mute.wav.npy",
+        mute / "2b-f0nsf" / "mute.wav.npy",
+    )
+    items += [silent, silent]
+    if write:
+        lines = ["|".join(str(x) for x in (i.wav, i.feature, i.pitch, i.pitchf, i.sid) if x is not None) for i in items]
+        random.Random(0).shuffle(lines)
+        tmp = p.root / ".filelist.txt.tmp"
+        tmp.write_text("\n".join(lines), encoding="utf-8")
+        tmp.replace(p.root / "filelist.txt")
+    return items
+
+
+# --- the dataset ----------------------------------------------------------------------------------------------
+
+
+class TrainSet(torch.utils.data.Dataset):
+    """One training item: ``(phone [T, C], pitch [T], pitchf [T], spec [F, T], wav [1, T·hop], sid)``."""
+
+    def __init__(self, items: list[Item], hps: dict[str, Any], use_f0: bool) -> None:
+        d = hps["data"]
+        self.items, self.use_f0 = items, use_f0
+        self.sr, self.hop, self.n_fft, self.win = (
+            d["sampling_rate"],
+            d["hop_length"],
+            d["filter_length"],
+            d["win_length"],
+        )
+        # the reference's length proxy for bucketing: file size // (3·hop)
+        self.lengths = [i.wav.stat().st_size // (3 * self.hop) for i in items]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def _audio(self, path: Path) -> tuple[torch.Tensor, torch.Tensor]:
+        sr, x = wavfile.read(path)
+        if sr != self.sr:
+            raise ValueError(f"{path} is at {sr} Hz, the model at {self.sr} Hz: run Step 2a again")
+        wav = torch.from_numpy(x.astype(np.float32))[None]  # float32 WAVs are used as they are (no rescaling)
+        cache = path.with_name(path.stem + ".spec.pt")  # the reference's cache file, same layout
+        spec = None
+        if cache.exists():
+            try:
+                spec = torch.load(cache, map_location="cpu", weights_only=True)
+            except Exception:
+                spec = None
+        if spec is None or spec.shape[-1] != wav.shape[-1] // self.hop:
+            spec = spectrogram(wav, self.n_fft, self.hop, self.win)[0]
+            try:
+                from rvc.checkpoint import save_atomic
+
+                save_atomic(spec, cache)
+            except OSError:
+                pass
+        return spec, wav
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
+        it = self.items[i]
+        spec, wav = self._audio(it.wav)
+        phone = np.repeat(np.load(it.feature), 2, axis=0)  # 50 -> 100 frames/s
+        n = min(len(phone), MAX_FRAMES, spec.shape[-1])
+        pitch = pitchf = torch.zeros(n)
+        if self.use_f0:
+            p_c, p_f = np.load(it.pitch), np.load(it.pitchf)
+            n = min(n, len(p_c), len(p_f))
+            pitch, pitchf = torch.from_numpy(p_c[:n].astype(np.int64)), torch.from_numpy(p_f[:n].astype(np.float32))
+        phone = torch.from_numpy(phone[:n].astype(np.float32))
+        return phone, pitch, pitchf, spec[:, :n], wav[:, : n * self.hop], torch.tensor(it.sid)
+
+
+def collate(batch: list[tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, ...]:
+    """Longest first, zero-padded: ``phone, phone_lengths, pitch, pitchf, spec, spec_lengths, wav, wav_lengths, sid``."""
+    batch = sorted(batch, key=lambda b: -b[3].shape[1])
+    n = len(batch)
+    t_max = max(b[3].shape[1] for b in batch)
+    w_max = max(b[4].shape[1] for b in batch)
+    phone = torch.zeros(n, t_max, batch[0][0].shape[1])
+    pitch = torch.zeros(n, t_max, dtype=torch.long)
+    pitchf = torch.zeros(n, t_max)
+    spec = torch.zeros(n, batch[0][3].shape[0], t_max)
+    wav = torch.zeros(n, 1, w_max)
+    lengths = torch.zeros(n, dtype=torch.long)
+    wav_lengths = torch.zeros(n, dtype=torch.long)
+    for i, (ph, pc, pf, sp, w, _) in enumerate(batch):
+        t = sp.shape[1]
+        phone[i, :t], pitch[i, :t], pitchf[i, :t], spec[i, :, :t] = ph[:t], pc[:t], pf[:t], sp
+        wav[i, :, : w.shape[1]] = w
+        lengths[i], wav_lengths[i] = t, w.shape[1]
+    sid = torch.stack([b[5] for b in batch])
+    return phone, lengths, pitch, pitchf, spec, lengths.clone(), wav, wav_lengths, sid
+
+
+class BucketSampler(torch.utils.data.Sampler):
+    """Batches of items of similar length (buckets (100, 200], …, (800, 900] of the length proxy; items outside
+    are dropped, as the reference drops them), shuffled per epoch, split across ``replicas`` ranks.
+
+    ``batch_size`` is per rank: each rank gets exactly that many items per step (the reference multiplied it by
+    the GPU count)."""
+
+    def __init__(self, lengths: list[int], batch_size: int, replicas: int = 1, rank: int = 0, seed: int = 1234) -> None:
+        self.batch_size, self.replicas, self.rank, self.seed = batch_size, replicas, rank, seed
+        self.epoch = 0
+        self.buckets: list[list[int]] = [[] for _ in BOUNDARIES[:-1]]
+        for i, n in enumerate(lengths):
+            for b, (lo, hi) in enumerate(zip(BOUNDARIES[:-1], BOUNDARIES[1:], strict=True)):
+                if lo < n <= hi:
+                    self.buckets[b].append(i)
+        self.buckets = [b for b in self.buckets if b]
+        self.dropped = len(lengths) - sum(len(b) for b in self.buckets)
+        per = batch_size * replicas
+        self._batches_per_epoch = sum((len(b) + per - 1) // per for b in self.buckets)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[list[int]]:
+        g = torch.Generator().manual_seed(self.seed + self.epoch)
+        per = self.batch_size * self.replicas
+        batches = []
+        for bucket in self.buckets:
+            order = [bucket[i] for i in torch.randperm(len(bucket), generator=g).tolist()]
+            target = ((len(order) + per - 1) // per) * per
+            while len(order) < target:  # pad by repeating items, so every rank gets full batches
+                order += order[: target - len(order)]
+            mine = order[self.rank :: self.replicas]
+            batches += [mine[i : i + self.batch_size] for i in range(0, len(mine), self.batch_size)]
+        for i in torch.randperm(len(batches), generator=g).tolist():
+            yield batches[i]
+
+    def __len__(self) -> int:
+        return self._batches_per_epoch

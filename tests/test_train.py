@@ -1,0 +1,291 @@
+"""Step 3 on CPU with a shrunk model config: checkpoints, resume, kills, corrupt files, overfitting, DDP, export."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rvc import checkpoint as C
+from rvc import models as M
+from rvc import train as T
+from rvc.errors import ExperimentBusyError, IncompleteStepError
+from rvc.experiment import ExperimentConfig, create_or_open, open_experiment
+from rvc.locking import experiment_lock
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cfg(tmp_path, **kw):
+    base = dict(
+        epochs=2,
+        batch_size=2,
+        save_every=1,
+        no_pretrained=True,
+        device="cpu",
+        log_every=1,
+        weights_dir=tmp_path / "weights",
+    )
+    return T.TrainConfig(**{**base, **kw})
+
+
+def test_a_few_steps_write_reference_checkpoints(tmp_path, tiny_experiment):
+    exp = tiny_experiment()
+    seen = []
+    result = T.train(exp, cfg(tmp_path), on_progress=seen.append)
+    assert result.started_from == "scratch" and any("from scratch" in w for w in result.warnings)
+    assert result.epoch == 2 and result.step == seen[-1].step > 2
+    g = torch.load(result.checkpoint, weights_only=True)
+    assert {"model", "iteration", "optimizer", "learning_rate"} <= set(g) and g["iteration"] == 2
+    assert any(k.startswith("enc_q.") for k in g["model"])  # the training checkpoint keeps the posterior encoder
+    assert result.checkpoint.name == f"G_{result.step}.pth" and (exp.paths.root / f"D_{result.step}.pth").exists()
+    rows = T.read_metrics(exp.paths.root)
+    assert [r["step"] for r in rows] == list(range(1, result.step + 1))
+    for r in rows:
+        assert all(np.isfinite(r[k]) for k in ("loss_d", "loss_g", "loss_mel", "loss_kl", "loss_fm", "grad_norm_g"))
+        assert r["sec_per_step"] > 0 and r["lr"] > 0
+    assert list(exp.paths.root.glob("events.out.tfevents.*"))
+    lines = (exp.paths.root / "filelist.txt").read_text().splitlines()
+    assert sum("mute" in line for line in lines) == 2 and all(len(line.split("|")) == 5 for line in lines)
+    small = torch.load(result.small_model, weights_only=True)
+    assert result.small_model == tmp_path / "weights" / "voice.pth" and small["info"] == "2epoch"
+    assert small["sr"] == "40k" and small["f0"] == 1 and small["version"] == "v2" and len(small["config"]) == 18
+    assert isinstance(M.load_generator(result.small_model), M.Synthesizer)
+
+
+def test_resume_continues_steps_and_epochs(tmp_path, tiny_experiment):
+    exp = tiny_experiment()
+    first = T.train(exp, cfg(tmp_path, epochs=1))
+    second = T.train(exp, cfg(tmp_path, epochs=2))
+    assert second.started_from == f"resumed from G_{first.step}.pth"
+    rows = T.read_metrics(exp.paths.root)
+    epochs = [r["epoch"] for r in rows]
+    assert epochs.count(1) == first.step and set(epochs) == {1, 2}  # epoch 1 is not repeated
+    assert [r["step"] for r in rows] == list(range(1, second.step + 1))
+
+
+def test_stop_saves_and_latest_only(tmp_path, tiny_experiment):
+    exp = tiny_experiment()
+    import threading
+
+    stop = threading.Event()
+    r = T.train(
+        exp,
+        cfg(tmp_path, epochs=5, latest_only=True),
+        on_progress=lambda p: stop.set() if p.step == 3 else None,
+        stop=stop,
+    )
+    assert r.stopped and r.step == 3 and r.checkpoint.name == "G_2333333.pth"
+    assert torch.load(r.checkpoint, weights_only=True)["step"] == 3
+    again = T.train(exp, cfg(tmp_path, epochs=1, latest_only=True))  # epoch 1 was cut: it is redone
+    assert again.started_from == "resumed from G_2333333.pth" and again.step > 3
+
+
+def test_corrupt_newest_checkpoint_is_skipped(tmp_path, tiny_experiment):
+    exp = tiny_experiment()
+    first = T.train(exp, cfg(tmp_path, epochs=1))
+    (exp.paths.root / f"G_{first.step + 50}.pth").write_bytes(b"garbage")
+    (exp.paths.root / f"D_{first.step + 50}.pth").write_bytes(b"garbage")
+    os.utime(exp.paths.root / f"G_{first.step + 50}.pth")
+    r = T.train(exp, cfg(tmp_path, epochs=2))
+    assert r.started_from == f"resumed from G_{first.step}.pth"
+    assert any("damaged" in w for w in r.warnings)
+
+
+KILL_DURING_SAVE = """
+import os, signal, sys
+from pathlib import Path
+sys.path.insert(0, {root!r})
+from rvc import checkpoint, train
+from rvc.experiment import open_experiment
+real = checkpoint.os.replace
+count = [0]
+def dying(a, b):
+    if Path(str(b)).name.startswith("G_"):
+        count[0] += 1
+        if count[0] == 2:  # the second G save: its temporary file is written, the rename never happens
+            os.kill(os.getpid(), signal.SIGKILL)
+    return real(a, b)
+checkpoint.os.replace = dying
+exp = open_experiment("voice", Path({logs!r}))
+train.train(exp, train.TrainConfig(epochs=3, batch_size=2, save_every=1, no_pretrained=True, device="cpu", weights_dir=Path({weights!r}), discriminator_scale=0.25))
+"""
+
+
+def test_kill_9_during_a_save_leaves_a_resumable_state(tmp_path, tiny_experiment):
+    exp = tiny_experiment()
+    code = KILL_DURING_SAVE.format(root=str(ROOT), logs=str(exp.paths.root.parent), weights=str(tmp_path / "w"))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    pairs = C.checkpoint_pairs(exp.paths.root)
+    assert len(pairs) == 1 and C.load_checkpoint(pairs[0][0])["iteration"] == 1
+    r = T.train(exp, cfg(tmp_path, epochs=2))
+    assert r.started_from == f"resumed from {pairs[0][0].name}" and r.epoch == 2
+
+
+def test_overfit_lowers_mel_loss(tmp_path, tiny_experiment):
+    exp = tiny_experiment()
+    hps = json.loads(exp.paths.config.read_text())
+    hps["train"]["learning_rate"] = 2e-3  # a tiny model from scratch: a larger step than the reference's 1e-4
+    exp.paths.config.write_text(json.dumps(hps))
+    exp = open_experiment("voice", exp.paths.root.parent)
+    r = T.train(exp, cfg(tmp_path, epochs=1000, max_steps=100, save_every=1000))
+    rows = T.read_metrics(exp.paths.root)
+    first = np.mean([x["loss_mel"] for x in rows[:5]])
+    last = np.mean([x["loss_mel"] for x in rows[-5:]])
+    assert r.step == 100 and last <= 0.7 * first, (first, last)
+
+
+def test_without_pitch_and_v1(tmp_path, tiny_experiment):
+    exp = tiny_experiment(name="plain", use_f0=False, version="v1")
+    r = T.train(exp, cfg(tmp_path, epochs=1))
+    g = M.load_generator(r.small_model)
+    assert not g.cfg.f0 and g.cfg.version == "v1"
+
+
+def test_pretrained_must_fit(tmp_path, tiny_experiment):
+    exp = tiny_experiment()
+    wrong = M.Synthesizer(
+        M.SynthesizerConfig.from_hparams(
+            {**exp.model_config, "model": {**exp.model_config["model"], "hidden_channels": 24}}, "v2", True
+        )
+    )
+    torch.save({"model": wrong.state_dict()}, tmp_path / "f0G40k.pth")
+    d = M.MultiPeriodDiscriminator("v1", 0.25)
+    torch.save({"model": d.state_dict()}, tmp_path / "f0D40k.pth")
+    with pytest.raises(M.ModelFileError, match="pretrained generator does not match .*shape mismatches"):
+        T.train(
+            exp,
+            cfg(
+                tmp_path,
+                no_pretrained=False,
+                pretrained_g=tmp_path / "f0G40k.pth",
+                pretrained_d=tmp_path / "f0D40k.pth",
+            ),
+        )
+    # a matching pair (another experiment's checkpoint) is taken
+    first = T.train(exp, cfg(tmp_path, epochs=1))
+    other = tiny_experiment(name="other")
+    r = T.train(
+        other,
+        cfg(
+            tmp_path,
+            epochs=1,
+            no_pretrained=False,
+            pretrained_g=first.checkpoint,
+            pretrained_d=first.checkpoint.with_name("D_" + first.checkpoint.name[2:]),
+        ),
+    )
+    assert r.started_from.startswith("pretrained G_")
+
+
+def test_bad_inputs(tmp_path, tiny_experiment):
+    bare, _ = create_or_open(ExperimentConfig("bare"), tmp_path / "logs2")
+    with pytest.raises(IncompleteStepError, match="run Step 2b"):
+        T.train(bare, cfg(tmp_path))
+    exp = tiny_experiment()
+    with experiment_lock(exp.paths.lock, "preprocessing"):
+        with pytest.raises(ExperimentBusyError, match="preprocessing is running"):
+            T.train(exp, cfg(tmp_path))
+    with pytest.raises(Exception, match="no CUDA GPU"):
+        T.train(exp, cfg(tmp_path, device="cuda"))
+    with pytest.raises(Exception, match="no checkpoint to export"):
+        T.export(exp)
+
+
+def test_export_round_trip(tmp_path, tiny_experiment):
+    exp = tiny_experiment()
+    r = T.train(exp, cfg(tmp_path, epochs=1))
+    out = T.export(exp, out=tmp_path / "mine.pth")
+    from_ckpt, exported = M.load_generator(r.checkpoint), M.load_generator(out)
+    phone = torch.randn(1, 50, 768)
+    args = (torch.full((1, 50), 60), torch.full((1, 50), 220.0), torch.zeros(1, dtype=torch.long))
+    torch.manual_seed(0)
+    a = from_ckpt.infer(phone, torch.tensor([50]), *args)[0]
+    torch.manual_seed(0)
+    b = exported.infer(phone, torch.tensor([50]), *args)[0]
+    assert a.shape == b.shape == (1, 1, 50 * 400) and torch.allclose(a, b, atol=2e-2)
+
+
+def test_ddp_two_processes_on_cpu(tmp_path, tiny_experiment):
+    exp = tiny_experiment()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "0",
+        "-m",
+        "rvc",
+        "train",
+        "voice",
+    ]
+    cmd += [
+        "--logs-dir",
+        str(exp.paths.root.parent),
+        "--max-steps",
+        "2",
+        "--batch-size",
+        "1",
+        "--no-pretrained",
+        "--device",
+        "cpu",
+    ]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (exp.paths.root / "G_2.pth").exists()
+    assert [x["step"] for x in T.read_metrics(exp.paths.root)][-1] == 2
+
+
+def test_cli_train_and_export(tmp_path, tiny_experiment):
+    exp = tiny_experiment()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    base = [sys.executable, "-m", "rvc"]
+    logs = ["--logs-dir", str(exp.paths.root.parent)]
+    r = subprocess.run(
+        [
+            *base,
+            "train",
+            "voice",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "2",
+            "--no-pretrained",
+            "--device",
+            "cpu",
+            "--json",
+            *logs,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["epoch"] == 1 and Path(out["small_model"]).is_file() and "epoch 1/1" in r.stderr
+    r = subprocess.run(
+        [*base, "export", "voice", "--out", str(tmp_path / "x.pth"), *logs],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert r.returncode == 0 and (tmp_path / "x.pth").is_file()
+    r = subprocess.run(
+        [*base, "train", "voice", "--precision", "fp16", "--device", "cpu", *logs],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert r.returncode == 1 and "fp16 needs a CUDA GPU" in r.stderr
