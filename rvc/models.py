@@ -489,18 +489,14 @@ def slice_segments(x: torch.Tensor, starts: torch.Tensor, segment: int) -> torch
 
 
 class ScaleDiscriminator(nn.Module):
-    def __init__(self) -> None:
+    def __init__(self, scale: float = 1.0) -> None:
         super().__init__()
-        spec = [
-            (1, 16, 15, 1, 1),
-            (16, 64, 41, 4, 4),
-            (64, 256, 41, 4, 16),
-            (256, 1024, 41, 4, 64),
-            (1024, 1024, 41, 4, 256),
-            (1024, 1024, 5, 1, 1),
-        ]
-        self.convs = nn.ModuleList([wn(nn.Conv1d(i, o, k, s, groups=g, padding=k // 2)) for i, o, k, s, g in spec])
-        self.conv_post = wn(nn.Conv1d(1024, 1, 3, 1, padding=1))
+        c = [1] + [int(n * scale) for n in (16, 64, 256, 1024, 1024, 1024)]
+        spec = [(15, 1, 1), (41, 4, 4), (41, 4, 16), (41, 4, 64), (41, 4, 256), (5, 1, 1)]  # kernel, stride, groups
+        self.convs = nn.ModuleList(
+            [wn(nn.Conv1d(c[i], c[i + 1], k, s, groups=g, padding=k // 2)) for i, (k, s, g) in enumerate(spec)]
+        )
+        self.conv_post = wn(nn.Conv1d(c[-1], 1, 3, 1, padding=1))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         fmap = []
@@ -513,14 +509,14 @@ class ScaleDiscriminator(nn.Module):
 
 
 class PeriodDiscriminator(nn.Module):
-    def __init__(self, period: int) -> None:
+    def __init__(self, period: int, scale: float = 1.0) -> None:
         super().__init__()
         self.period = period
-        chans = [1, 32, 128, 512, 1024, 1024]
+        chans = [1] + [int(n * scale) for n in (32, 128, 512, 1024, 1024)]
         self.convs = nn.ModuleList(
             [wn(nn.Conv2d(chans[i], chans[i + 1], (5, 1), (3 if i < 4 else 1, 1), padding=(2, 0))) for i in range(5)]
         )
-        self.conv_post = wn(nn.Conv2d(1024, 1, (3, 1), 1, padding=(1, 0)))
+        self.conv_post = wn(nn.Conv2d(chans[-1], 1, (3, 1), 1, padding=(1, 0)))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         b, c, t = x.shape
@@ -542,9 +538,12 @@ PERIODS = {"v1": (2, 3, 5, 7, 11, 17), "v2": (2, 3, 5, 7, 11, 17, 23, 37)}
 class MultiPeriodDiscriminator(nn.Module):
     """One scale discriminator and one period discriminator per period (v2 adds periods 23 and 37)."""
 
-    def __init__(self, version: str = "v2") -> None:
+    def __init__(self, version: str = "v2", scale: float = 1.0) -> None:
+        """``scale`` < 1 narrows every layer (quick experiments, tests); 1.0 is the reference's discriminator."""
         super().__init__()
-        self.discriminators = nn.ModuleList([ScaleDiscriminator()] + [PeriodDiscriminator(p) for p in PERIODS[version]])
+        self.discriminators = nn.ModuleList(
+            [ScaleDiscriminator(scale)] + [PeriodDiscriminator(p, scale) for p in PERIODS[version]]
+        )
 
     def forward(self, y: torch.Tensor, y_hat: torch.Tensor) -> tuple[list, list, list, list]:
         rs, gs, frs, fgs = [], [], [], []

@@ -68,6 +68,7 @@ class TrainConfig:
     seed: int = 1234
     weights_dir: Path | None = None  # where small models go (default ./weights)
     num_workers: int = 0
+    discriminator_scale: float = 1.0  # < 1 narrows the discriminator (quick runs, tests): no reference D fits it
 
 
 @dataclass
@@ -304,7 +305,7 @@ def _export(
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{stem}.pth"
     save_atomic(small_model(state, cfg, experiment.config.sample_rate, info), path)
-    return path
+    return path.resolve()
 
 
 def _unwrap(net: nn.Module) -> nn.Module:
@@ -371,7 +372,10 @@ def _train_locked(
     if dist:
         torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
     cfg = SynthesizerConfig.from_hparams(hps, c.version, c.use_f0)
-    net_g, net_d = Synthesizer(cfg).to(device), MultiPeriodDiscriminator(c.version).to(device)
+    net_g, net_d = (
+        Synthesizer(cfg).to(device),
+        MultiPeriodDiscriminator(c.version, config.discriminator_scale).to(device),
+    )
     autocast = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[config.precision]
     if autocast is not None and device.type == "cpu" and config.precision == "fp16":
         raise RvcError("fp16 needs a CUDA GPU; on CPU use fp32 (or bf16)")
@@ -555,7 +559,7 @@ def export(experiment: Experiment, checkpoint: Path | None = None, out: Path | N
     out.parent.mkdir(parents=True, exist_ok=True)
     info = f"{ckpt.get('iteration', 0)}epoch"
     save_atomic(small_model(ckpt["model"], cfg, c.sample_rate, info), out)
-    return out
+    return out.resolve()
 
 
 def read_metrics(folder: Path) -> list[dict[str, Any]]:
