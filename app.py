@@ -22,6 +22,7 @@ import gradio as gr
 from rvc.config import SAMPLE_RATES, VERSIONS
 from rvc.errors import RvcError
 from rvc.experiment import ExperimentConfig, create_or_open, default_logs_dir, list_experiments, open_experiment
+from rvc.jobs import JobRegistry
 
 logger = logging.getLogger("rvc.app")
 
@@ -164,7 +165,83 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
             plot = pd.DataFrame({"time (s)": t, "F0 (Hz)": np.where(f0 > 0, f0, np.nan)})
         return report.summary(), gr.LinePlot(value=plot, title=f"Pitch of piece {shown.stem}" if shown else "No pitch")
 
+    def pretrained_defaults(sample_rate: str, use_f0: bool, version: str) -> tuple[str, str]:
+        from rvc import weights
+
+        reg = weights.registry()
+        prefix = "f0" if use_f0 else ""
+        paths = [
+            weights.pretrained_dir()
+            / reg[weights.pretrained_name(f"{prefix}{k}{sample_rate}.pth", version)][1][0].local
+            for k in "GD"
+        ]
+        return str(paths[0]), str(paths[1])
+
+    def start_training(
+        name: str, batch: float, epochs: float, save_every: float, latest_only: bool, cache_gpu: bool,
+        save_small: bool, pre_g: str, pre_d: str, device: str, precision: str,
+    ) -> tuple[str, Any]:  # fmt: skip
+        from rvc.train import TrainConfig, train
+
+        try:
+            exp = open_experiment((name or "").strip(), settings.logs_dir)
+            default_g, default_d = pretrained_defaults(exp.config.sample_rate, exp.config.use_f0, exp.config.version)
+            custom = [(p or "").strip() for p in (pre_g, pre_d)]
+            if custom != [default_g, default_d]:
+                if not settings.allow_server_paths:
+                    raise RvcError("Server paths are disabled because this app can be reached by others")
+                for p in custom:
+                    if not p or not Path(p).is_file():
+                        raise RvcError(f"Pretrained file not found: {p or '(empty)'}")
+            config = TrainConfig(
+                epochs=int(epochs), batch_size=int(batch), save_every=int(save_every), latest_only=bool(latest_only),
+                save_small=bool(save_small), cache_on_gpu=bool(cache_gpu), device=device, precision=precision,
+                pretrained_g=Path(custom[0]) if custom[0] != default_g else None,
+                pretrained_d=Path(custom[1]) if custom[1] != default_d else None,
+                weights_dir=settings.logs_dir.parent / "weights",
+            )  # fmt: skip
+
+            def work(job: Any) -> str:
+                def on_progress(p: Any) -> None:
+                    if job.progress is None or p.epoch != job.progress.epoch:
+                        job.say(f"epoch {p.epoch}/{p.epochs}")
+                    job.progress = p
+
+                result = train(exp, config, on_progress=on_progress, stop=job.stop)
+                for w in result.warnings:
+                    job.say(f"warning: {w}")
+                return f"epoch {result.epoch}, step {result.step} (started from {result.started_from}); small model: {result.small_model}"
+
+            jobs.start(exp.name, "training", work)
+        except (RvcError, ValueError) as e:
+            raise _fail(e) from e
+        return f"Training **{exp.name}** started.", gr.Timer(active=True)
+
+    def stop_training(name: str) -> str:
+        if jobs.stop((name or "").strip()):
+            return "Stopping: the current step finishes and a checkpoint is saved."
+        return "No training is running for this experiment."
+
+    def poll_training(name: str) -> tuple[str, str, Any]:
+        import pandas as pd
+
+        from rvc.train import read_metrics
+
+        name = (name or "").strip()
+        job = jobs.get(name)
+        rows = []
+        if name:
+            try:
+                rows = read_metrics(open_experiment(name, settings.logs_dir).paths.root)
+            except (RvcError, ValueError):
+                rows = []
+        series = ("loss_g", "loss_d", "loss_mel", "loss_kl", "loss_fm")
+        long = [{"step": r["step"], "value": r[k], "series": k} for r in rows[-2000:] for k in series if k in r]
+        plot = pd.DataFrame(long or {"step": [], "value": [], "series": []})
+        return _training_status(job, rows), "\n".join(job.log) if job else "", plot
+
     cpu = os.cpu_count() or 1
+    jobs = JobRegistry()
     with gr.Blocks(title="RVC Studio", delete_cache=(3600, 86400)) as demo:
         gr.Markdown("# RVC Studio\nTrain a voice model from your recordings, then convert audio with it.")
         with gr.Tabs():
@@ -245,12 +322,45 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
                 with gr.Row():
                     ex_report = gr.Textbox(label="Summary", lines=6, interactive=False, elem_id="ex-report")
                     ex_plot = gr.LinePlot(x="time (s)", y="F0 (Hz)", title="Pitch of one piece", elem_id="ex-plot")
-                gr.Markdown("### Step 3 · Train")
-                gr.Markdown(NOT_BUILT, elem_id="step3-status")
+                gr.Markdown(
+                    "### Step 3 · Train\nStarts from the pretrained G/D for this sample rate, version and pitch "
+                    "setting (downloaded when missing; from scratch when unavailable). Training continues in the "
+                    "background if you close the page; reopen it to watch. An interrupted run resumes by itself."
+                )
                 with gr.Row():
-                    gr.Button("Train model", interactive=False)
+                    batch = gr.Slider(1, 40, value=4, step=1, label="Batch size (per GPU)", elem_id="tr-batch")
+                    epochs = gr.Slider(1, 1000, value=20, step=1, label="Total epochs", elem_id="tr-epochs")
+                    save_every = gr.Slider(1, 100, value=5, step=1, label="Save every N epochs", elem_id="tr-save")
+                with gr.Row():
+                    latest_only = gr.Checkbox(False, label="Keep only the latest checkpoint")
+                    cache_gpu = gr.Checkbox(False, label="Cache the dataset on the GPU")
+                    save_small = gr.Checkbox(False, label="Export a small model at each save")
+                    tr_device = gr.Radio(["auto", "cpu", "cuda"], value="auto", label="Device")
+                    precision = gr.Radio(["fp32", "fp16", "bf16"], value="fp32", label="Precision")
+                g0, d0 = pretrained_defaults("40k", True, "v2")
+                with gr.Row():
+                    pre_g = gr.Textbox(
+                        g0, label="Pretrained generator", elem_id="tr-pre-g", interactive=settings.allow_server_paths
+                    )
+                    pre_d = gr.Textbox(
+                        d0,
+                        label="Pretrained discriminator",
+                        elem_id="tr-pre-d",
+                        interactive=settings.allow_server_paths,
+                    )
+                with gr.Row():
+                    train_btn = gr.Button("Train model", variant="primary", elem_id="tr-start")
+                    stop_btn = gr.Button("Stop", variant="stop", elem_id="tr-stop")
                     gr.Button("Train index", interactive=False)
                     gr.Button("One-click training", interactive=False)
+                gr.Markdown("Train index and one-click training: " + NOT_BUILT, elem_id="step3-status")
+                tr_status = gr.Markdown(elem_id="tr-status")
+                with gr.Row():
+                    tr_plot = gr.LinePlot(x="step", y="value", color="series", title="Losses", elem_id="tr-plot")
+                    tr_log = gr.Textbox(
+                        label="Log", lines=12, max_lines=12, autoscroll=True, interactive=False, elem_id="tr-log"
+                    )
+                timer = gr.Timer(2.0, active=True)
             with gr.Tab("Infer", id="infer"):
                 gr.Markdown("### Convert a recording with a trained model")
                 gr.Markdown(NOT_BUILT, elem_id="infer-status")
@@ -283,6 +393,38 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
             concurrency_id="heavy",
             concurrency_limit=1,
         )
+        for choice in (sample_rate, use_f0, version):
+            choice.change(
+                pretrained_defaults,
+                [sample_rate, use_f0, version],
+                [pre_g, pre_d],
+                queue=False,
+                api_visibility="private",
+            )
+        train_inputs = [
+            exp_name,
+            batch,
+            epochs,
+            save_every,
+            latest_only,
+            cache_gpu,
+            save_small,
+            pre_g,
+            pre_d,
+            tr_device,
+            precision,
+        ]
+        train_btn.click(start_training, train_inputs, [tr_status, timer], api_name="train", concurrency_limit=None)
+        stop_btn.click(stop_training, [exp_name], [tr_status], api_name="stop_training", queue=False)
+        timer.tick(
+            poll_training, [exp_name], [tr_status, tr_log, tr_plot], api_name="training_status", show_progress="hidden"
+        )
+
+        def reattach() -> Any:
+            running = jobs.running()
+            return running[0].key if running else gr.skip()
+
+        demo.load(reattach, None, [exp_name], queue=False, api_visibility="private")
         ex_btn.click(
             run_extract,
             [exp_name, f0_method, device, embedder],
@@ -292,6 +434,27 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
             concurrency_limit=1,
         )
     return demo
+
+
+def _training_status(job: Any, rows: list[dict[str, Any]]) -> str:
+    import time
+
+    if job is None:
+        if rows:
+            last = rows[-1]
+            return f"No training running in this app. Last logged: epoch {last['epoch']}, step {last['step']}."
+        return ""
+    p = job.progress
+    if job.status != "running":
+        return f"Training **{job.status}**: {job.message}"
+    if p is None:
+        return "Training is starting (loading data and models)…"
+    done = p.step - p.first_step
+    remaining = (p.epochs - p.epoch) * p.steps_per_epoch + (p.steps_per_epoch - p.epoch_step)
+    rate = done / max(time.time() - job.started, 1e-6)
+    eta = f", about {remaining / rate / 60:.1f} min left" if done > 1 and rate > 0 else ""
+    mel = f", mel loss {p.losses['loss_mel']:.2f}" if "loss_mel" in p.losses else ""
+    return f"Training: epoch {p.epoch}/{p.epochs}, step {p.step} ({p.epoch_step}/{p.steps_per_epoch} in this epoch){mel}{eta}"
 
 
 def _is_loopback(host: str) -> bool:

@@ -77,7 +77,9 @@ class Progress:
     epochs: int
     step: int
     losses: dict[str, float] = field(default_factory=dict)
-    message: str = ""
+    epoch_step: int = 0  # steps done in this epoch
+    steps_per_epoch: int = 0
+    first_step: int = 0  # the step count this run started from (for rates and ETAs)
 
 
 @dataclass
@@ -436,7 +438,7 @@ def _loop(
     stop: threading.Event | None,
 ) -> TrainResult:
     metrics = MetricsWriter(experiment.paths.root) if rank == 0 else None
-    epoch, saved, small, stopped = start_epoch - 1, None, None, False
+    epoch, saved, small, stopped, first_step = start_epoch - 1, None, None, False, step
     cached: list | None = [] if config.cache_on_gpu and s.device.type == "cuda" else None
     try:
         for epoch in range(start_epoch, config.epochs + 1):
@@ -444,7 +446,7 @@ def _loop(
             s.net_g.train()
             s.net_d.train()
             batches = cached if cached else loader
-            for batch in batches:
+            for epoch_step, batch in enumerate(batches, 1):
                 t0 = time.monotonic()
                 if cached is not None and len(cached) < len(sampler):
                     batch = tuple(x.to(s.device) for x in batch)
@@ -454,7 +456,7 @@ def _loop(
                 if metrics and (step % config.log_every == 0 or step == 1):
                     metrics.write(step, epoch, losses, s.optim_g.param_groups[0]["lr"], time.monotonic() - t0)
                 if on_progress is not None:
-                    on_progress(Progress(epoch, config.epochs, step, losses))
+                    on_progress(Progress(epoch, config.epochs, step, losses, epoch_step, len(sampler), first_step))
                 if (stop is not None and stop.is_set()) or (config.max_steps and step >= config.max_steps):
                     stopped = stop is not None and stop.is_set()
                     raise _Stop

@@ -1,5 +1,7 @@
 """Shared fixtures: random-weight models in the real file formats (no hub is reachable here)."""
 
+import os
+
 import pytest
 import torch
 from transformers import HubertConfig
@@ -7,6 +9,10 @@ from transformers import HubertConfig
 from rvc import hubert as H
 from tests.helpers import espeak, tone, write_wav
 from tests.test_f0 import fill_rmvpe
+
+# No model hub is reachable here: nothing in the tests downloads from it (the CREPE/FCPE weights, from PyPI, are
+# fetched by scripts/setup.sh --dev; the weights tests serve their own files and lift this themselves).
+os.environ.setdefault("RVC_OFFLINE", "1")
 
 # HuBERT-shaped (768-d hidden, 256-d final_proj, 12 layers) but thin elsewhere, so tests stay fast
 SMALL = dict(

@@ -145,3 +145,31 @@ def test_step2b_from_the_client(served, embedder_dir):
     assert "pieces extracted, 0 skipped; pitch (pm)" in summary
     assert plot["value"]["data"]  # the pitch track of one piece
     assert any((tmp / "logs" / "voice" / "3_feature768").iterdir())
+
+
+def test_step3_training_runs_in_the_background(served, tiny_experiment):
+    import time
+
+    client, tmp = served
+    exp = tiny_experiment()
+    args = ["voice", 4, 1, 1, False, False, False]
+    defaults = client.predict(exp.name, api_name="/training_status")  # nothing running yet
+    assert defaults[0] == "" or "No training running" in defaults[0]
+    from rvc import weights
+
+    pg = str(weights.pretrained_dir() / "pretrained_v2" / "f0G40k.pth")
+    pd_ = str(weights.pretrained_dir() / "pretrained_v2" / "f0D40k.pth")
+    status, _ = client.predict(*args, pg, pd_, "cpu", "fp32", api_name="/train")
+    assert "started" in status
+    with pytest.raises(Exception, match="already running"):
+        client.predict(*args, pg, pd_, "cpu", "fp32", api_name="/train")
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        status, log, plot = client.predict(exp.name, api_name="/training_status")
+        if "Training **" in status:
+            break
+        time.sleep(1)
+    assert "Training **done**" in status, status
+    assert "epoch 1/1" in log and (plot.get("value") or plot)["data"]
+    assert (tmp / "weights" / "voice.pth").is_file() or any(exp.paths.root.glob("G_*.pth"))
+    assert "No training is running" in client.predict(exp.name, api_name="/stop_training")

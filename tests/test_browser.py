@@ -94,3 +94,24 @@ def test_bad_name_shows_an_error_in_the_page(page):
     expect(pg.get_by_text("contains a path separator")).to_be_visible(timeout=20_000)
     ARTIFACTS.mkdir(exist_ok=True)
     pg.screenshot(path=str(ARTIFACTS / "train_bad_name.png"))
+
+
+def test_training_from_the_browser_survives_a_reload(page, tiny_experiment):
+    from playwright.sync_api import expect
+
+    pg, tmp = page
+    tiny_experiment()
+    pg.locator("#exp-name textarea, #exp-name input").first.fill("voice")
+    pg.locator("#tr-epochs input[type=number]").fill("50")
+    pg.locator("#tr-epochs input[type=number]").press("Enter")
+    pg.locator("#tr-start").click()
+    expect(pg.locator("#tr-status")).to_contain_text("Training: epoch", timeout=60_000)
+    expect(pg.locator("#tr-plot")).to_contain_text("Losses", timeout=30_000)
+    ARTIFACTS.mkdir(exist_ok=True)
+    pg.screenshot(path=str(ARTIFACTS / "train_step3_running.png"), full_page=True)
+    pg.reload(wait_until="networkidle")  # the job lives on; the page finds it again
+    expect(pg.locator("#exp-name textarea, #exp-name input").first).to_have_value("voice", timeout=20_000)
+    expect(pg.locator("#tr-status")).to_contain_text("Training: epoch", timeout=30_000)
+    pg.locator("#tr-stop").click()
+    expect(pg.locator("#tr-status")).to_contain_text("Training stopped", timeout=120_000)
+    pg.screenshot(path=str(ARTIFACTS / "train_step3_stopped.png"), full_page=True)
