@@ -127,7 +127,7 @@ def make_estimator(
     piece too short for the method.
     """
     status = method_status(method)
-    if not status.available:
+    if not status.available and method not in METHOD_WEIGHTS:  # weights: given here, or ensure() explains
         raise RuntimeError(f"pitch method {method} is unavailable: {status.reason}")
     if method == "rmvpe":
         from rvc.rmvpe import RMVPE
