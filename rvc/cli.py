@@ -82,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default="fp32", help="mixed precision on GPU")
     p.add_argument("--cache-gpu", action="store_true", help="keep the dataset on the GPU after the first epoch")
+    p.add_argument("--log-every", type=int, default=10, help="steps between metrics lines (default 10)")
     p.add_argument(
         "--discriminator-scale",
         type=float,
@@ -151,7 +152,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         epochs=args.epochs, batch_size=args.batch_size, save_every=args.save_every, max_steps=args.max_steps,
         latest_only=args.latest_only, save_small=args.save_small, pretrained_g=args.pretrained_g,
         pretrained_d=args.pretrained_d, no_pretrained=args.no_pretrained, device=args.device,
-        precision=args.precision, cache_on_gpu=args.cache_gpu, discriminator_scale=args.discriminator_scale,
+        precision=args.precision, cache_on_gpu=args.cache_gpu, discriminator_scale=args.discriminator_scale, log_every=args.log_every,
     )  # fmt: skip
     last = {"t": 0.0, "epoch": 0}
 

@@ -453,7 +453,7 @@ def _loop(
                     cached.append(batch)
                 losses = _guarded_step(s, batch, config)
                 step += 1
-                if metrics and (step % config.log_every == 0 or step == 1):
+                if metrics and (step % config.log_every == 0 or step == 1 or step == config.max_steps):
                     metrics.write(step, epoch, losses, s.optim_g.param_groups[0]["lr"], time.monotonic() - t0)
                 if on_progress is not None:
                     on_progress(Progress(epoch, config.epochs, step, losses, epoch_step, len(sampler), first_step))
