@@ -144,8 +144,9 @@ class State:
     autocast_dtype: torch.dtype | None
 
 
-def train_step(s: State, batch: tuple[torch.Tensor, ...]) -> dict[str, float]:
-    """The discriminator step then the generator step on one batch; returns the losses and grad norms."""
+def train_step(s: State, batch: tuple[torch.Tensor, ...], probe: bool = False) -> dict[str, float]:
+    """The discriminator step then the generator step on one batch; returns the losses and grad norms.
+    ``probe``: forward and backward only (no parameter or optimizer change), to measure memory."""
     d, t = s.hps["data"], s.hps["train"]
     phone, phone_len, pitch, pitchf, spec, spec_len, wav, _, sid = (x.to(s.device, non_blocking=True) for x in batch)
     amp = torch.autocast(s.device.type, dtype=s.autocast_dtype, enabled=s.autocast_dtype is not None)
@@ -164,7 +165,8 @@ def train_step(s: State, batch: tuple[torch.Tensor, ...]) -> dict[str, float]:
     s.scaler.scale(loss_d).backward()
     s.scaler.unscale_(s.optim_d)
     gn_d = grad_norm(s.net_d.parameters())  # measured, not clipped (as the reference)
-    s.scaler.step(s.optim_d)
+    if not probe:
+        s.scaler.step(s.optim_d)
     with amp:
         r, g, fmap_r, fmap_g = s.net_d(y, y_hat)
     y_hat_mel = wav_to_mel(y_hat.squeeze(1), d)
@@ -177,8 +179,14 @@ def train_step(s: State, batch: tuple[torch.Tensor, ...]) -> dict[str, float]:
     s.scaler.scale(loss_g).backward()
     s.scaler.unscale_(s.optim_g)
     gn_g = grad_norm(s.net_g.parameters())
-    s.scaler.step(s.optim_g)
-    s.scaler.update()
+    if probe:
+        s.optim_g.zero_grad(set_to_none=True)
+        s.optim_d.zero_grad(set_to_none=True)
+        if s.scaler.is_enabled():  # unscale_ was called: reset the scaler's per-step state, same scale
+            s.scaler.update(s.scaler.get_scale())
+    else:
+        s.scaler.step(s.optim_g)
+        s.scaler.update()
     values = {
         "loss_d": loss_d,
         "loss_g": loss_g,
@@ -488,11 +496,41 @@ def _guarded_step(s: State, batch: tuple[torch.Tensor, ...], config: TrainConfig
     try:
         return train_step(s, batch)
     except torch.OutOfMemoryError as e:
-        torch.cuda.empty_cache()
+        fits = _largest_fitting_batch(s, batch)
+        hint = (
+            f"batch size {fits} fits (measured on this batch of the longest pieces)"
+            if fits
+            else "even batch size 1 does not fit: try bf16 or fp16"
+        )
         raise RvcError(
-            f"The GPU ran out of memory at batch size {config.batch_size}. "
-            f"Try batch size {max(1, config.batch_size // 2)}; the last checkpoint is kept, training resumes from it."
+            f"The GPU ran out of memory at batch size {config.batch_size}; {hint}. "
+            "The last checkpoint is kept: start again with the smaller batch size and training resumes from it."
         ) from e
+
+
+def _largest_fitting_batch(s: State, batch: tuple[torch.Tensor, ...]) -> int:
+    """Tries forward + backward (no update) on the first n items of ``batch`` (its longest: collate sorts them),
+    halving n until it fits; 0 when nothing does."""
+    n = batch[0].shape[0] // 2
+    while n >= 1:
+        _free_memory(s)
+        try:
+            train_step(s, _first(batch, n), probe=True)
+            return n
+        except torch.OutOfMemoryError:
+            n //= 2
+    return 0
+
+
+def _first(batch: tuple[torch.Tensor, ...], n: int) -> tuple[torch.Tensor, ...]:
+    return tuple(x[:n] for x in batch)
+
+
+def _free_memory(s: State) -> None:
+    s.optim_g.zero_grad(set_to_none=True)
+    s.optim_d.zero_grad(set_to_none=True)
+    if s.device.type == "cuda":
+        torch.cuda.empty_cache()
 
 
 class MetricsWriter:

@@ -260,3 +260,24 @@ def test_cli_train_and_export(tmp_path, tiny_experiment):
         cwd=tmp_path,
     )
     assert r.returncode == 1 and "fp16 needs a CUDA GPU" in r.stderr
+
+
+def test_out_of_memory_names_the_batch_size_that_fits(tmp_path, tiny_experiment, monkeypatch):
+    # a GPU that holds at most 2 items per step, simulated: any step on more raises the CUDA OOM error
+    real = T.train_step
+
+    def limited(s, batch, probe=False):
+        if batch[0].shape[0] > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real(s, batch, probe)
+
+    exp = tiny_experiment()
+    first = T.train(exp, cfg(tmp_path, epochs=1, batch_size=2))
+    monkeypatch.setattr(T, "train_step", limited)
+    with pytest.raises(Exception, match=r"out of memory at batch size 8; batch size 2 fits \(measured") as e:
+        T.train(exp, cfg(tmp_path, epochs=3, batch_size=8))
+    assert "resumes from it" in str(e.value)
+    before = {k: v.clone() for k, v in torch.load(first.checkpoint, weights_only=True)["model"].items()}
+    r = T.train(exp, cfg(tmp_path, epochs=2, batch_size=2))  # the suggested size: resumes from the kept checkpoint
+    assert r.started_from == f"resumed from {first.checkpoint.name}"
+    assert all(torch.equal(before[k], v) for k, v in torch.load(first.checkpoint, weights_only=True)["model"].items())
