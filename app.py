@@ -240,6 +240,17 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
         plot = pd.DataFrame(long or {"step": [], "value": [], "series": []})
         return _training_status(job, rows), "\n".join(job.log) if job else "", plot
 
+    def run_index(name: str, progress: gr.Progress = gr.Progress()) -> str:  # noqa: B008
+        from rvc.index import train_index
+
+        try:
+            exp = open_experiment((name or "").strip(), settings.logs_dir)
+            r = train_index(exp, on_progress=lambda m: progress(None, desc=m))
+        except (RvcError, ValueError) as e:
+            raise _fail(e) from e
+        reduced = " (k-means centroids)" if r.kmeans else ""
+        return f"Index written: `{r.path.name}`: {r.vectors} vectors{reduced} from {r.rows} feature rows, IVF{r.n_lists}, {r.seconds:.1f} s."
+
     cpu = os.cpu_count() or 1
     jobs = JobRegistry()
     with gr.Blocks(title="RVC Studio", delete_cache=(3600, 86400)) as demo:
@@ -351,9 +362,9 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
                 with gr.Row():
                     train_btn = gr.Button("Train model", variant="primary", elem_id="tr-start")
                     stop_btn = gr.Button("Stop", variant="stop", elem_id="tr-stop")
-                    gr.Button("Train index", interactive=False)
+                    index_btn = gr.Button("Train index", elem_id="tr-index")
                     gr.Button("One-click training", interactive=False)
-                gr.Markdown("Train index and one-click training: " + NOT_BUILT, elem_id="step3-status")
+                gr.Markdown("One-click training: " + NOT_BUILT, elem_id="step3-status")
                 tr_status = gr.Markdown(elem_id="tr-status")
                 with gr.Row():
                     tr_plot = gr.LinePlot(x="step", y="value", color="series", title="Losses", elem_id="tr-plot")
@@ -416,6 +427,9 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
         ]
         train_btn.click(start_training, train_inputs, [tr_status, timer], api_name="train", concurrency_limit=None)
         stop_btn.click(stop_training, [exp_name], [tr_status], api_name="stop_training", queue=False)
+        index_btn.click(
+            run_index, [exp_name], [tr_status], api_name="train_index", concurrency_id="heavy", concurrency_limit=1
+        )
         timer.tick(
             poll_training, [exp_name], [tr_status, tr_log, tr_plot], api_name="training_status", show_progress="hidden"
         )

@@ -100,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     _logs_dir_arg(p)
     p.set_defaults(func=cmd_export)
 
+    p = sub.add_parser("index", help="build the feature index (added_IVF….index) from the experiment's features")
+    p.add_argument("name", help="experiment name")
+    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    _logs_dir_arg(p)
+    p.set_defaults(func=cmd_index)
+
     p = sub.add_parser("pitch", help="print or save the F0 track of any audio file (16 kHz, 100 frames/s)")
     p.add_argument("audio", type=Path, help="any file FFmpeg decodes")
     p.add_argument("--method", choices=F0_METHODS, default="rmvpe", help="pitch method (default rmvpe)")
@@ -182,6 +188,17 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     path = export(open_experiment(args.name, args.logs_dir), args.checkpoint, args.out)
     print(f"small model written: {path}", file=sys.stderr)
+    return 0
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from rvc.experiment import open_experiment
+    from rvc.index import train_index
+
+    result = train_index(open_experiment(args.name, args.logs_dir), on_progress=lambda m: print(m, file=sys.stderr))
+    print(f"index written: {result.path} ({result.vectors} vectors, IVF{result.n_lists})", file=sys.stderr)
+    if args.json:
+        print(json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in result.__dict__.items()}, indent=2))
     return 0
 
 

@@ -1,0 +1,115 @@
+"""The feature index: every ``3_feature*`` row of an experiment in a faiss IVF-Flat index, as the reference
+builds it, so conversion can pull the voice's own features back (RVC WebUI and Applio pick the file up by name).
+
+Above 200k rows the set is first reduced to 10k k-means centroids (faiss's k-means). ``n = min(16·√N, N // 39)``
+inverted lists (at least 1, so tiny datasets work), nprobe 1, vectors added in batches of 8192; every file is
+written to a temporary name and renamed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rvc.errors import IncompleteStepError
+from rvc.experiment import Experiment
+from rvc.locking import experiment_lock
+
+logger = logging.getLogger(__name__)
+
+KMEANS_ABOVE = 200_000
+KMEANS_CENTROIDS = 10_000
+ADD_BATCH = 8192
+
+
+@dataclass
+class IndexResult:
+    path: Path  # the added_… index, the one conversion uses
+    rows: int  # feature rows read
+    vectors: int  # vectors in the index (centroids after k-means)
+    n_lists: int
+    kmeans: bool
+    seconds: float
+
+
+def n_lists(rows: int) -> int:
+    """``min(int(16·√N), N // 39)``, at least 1 (39: faiss's minimum training points per list)."""
+    return max(1, min(int(16 * math.sqrt(rows)), rows // 39))
+
+
+def index_name(kind: str, n: int, experiment: str, version: str) -> str:
+    return f"{kind}_IVF{n}_Flat_nprobe_1_{experiment}_{version}.index"
+
+
+def _write_index(index: object, path: Path) -> None:
+    import faiss
+
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        faiss.write_index(index, str(tmp))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def load_features(experiment: Experiment) -> np.ndarray:
+    folder = experiment.paths.features(experiment.config.version)
+    files = sorted(folder.glob("*.npy")) if folder.is_dir() else []
+    if not files:
+        raise IncompleteStepError("No features to index: run Step 2b (extract) first")
+    return np.concatenate([np.load(f).astype(np.float32) for f in files], axis=0)
+
+
+def train_index(
+    experiment: Experiment,
+    on_progress: Callable[[str], None] | None = None,
+    kmeans_above: int = KMEANS_ABOVE,
+    centroids: int = KMEANS_CENTROIDS,
+) -> IndexResult:
+    """Builds ``logs/<name>/added_IVF…_<name>_<version>.index`` (and ``total_fea.npy``, ``trained_IVF….index``).
+
+    Raises:
+        IncompleteStepError: no features yet.
+        ExperimentBusyError: another job runs on this experiment.
+    """
+    import time
+
+    import faiss
+
+    say = on_progress or (lambda _msg: None)
+    t0 = time.monotonic()
+    paths, version = experiment.paths, experiment.config.version
+    with experiment_lock(paths.lock, "index training"):
+        feats = load_features(experiment)
+        rows = len(feats)
+        feats = feats[np.random.default_rng(0).permutation(rows)]
+        kmeans = rows > kmeans_above
+        if kmeans:
+            say(f"reducing {rows} rows to {centroids} k-means centroids")
+            km = faiss.Kmeans(feats.shape[1], centroids, niter=20, seed=1, verbose=False, gpu=faiss.get_num_gpus() > 0)
+            km.train(feats)
+            feats = km.centroids.astype(np.float32)
+        tmp = paths.root / f".total_fea.npy.tmp-{os.getpid()}"
+        with open(tmp, "wb") as f:
+            np.save(f, feats)
+        os.replace(tmp, paths.root / "total_fea.npy")
+        n = n_lists(len(feats))
+        say(f"training IVF{n},Flat on {len(feats)} vectors")
+        index = faiss.index_factory(feats.shape[1], f"IVF{n},Flat")
+        faiss.extract_index_ivf(index).nprobe = 1
+        index.train(feats)
+        for old in paths.root.glob(f"*_IVF*_Flat_nprobe_1_{experiment.name}_{version}.index"):
+            old.unlink()  # an earlier index of this experiment (another list count)
+        _write_index(index, paths.root / index_name("trained", n, experiment.name, version))
+        for i in range(0, len(feats), ADD_BATCH):
+            index.add(feats[i : i + ADD_BATCH])
+            say(f"added {min(i + ADD_BATCH, len(feats))}/{len(feats)} vectors")
+        path = paths.root / index_name("added", n, experiment.name, version)
+        _write_index(index, path)
+    return IndexResult(path, rows, int(index.ntotal), n, kmeans, round(time.monotonic() - t0, 3))

@@ -1,0 +1,81 @@
+"""The feature index: name, list count, contents, k-means reduction, atomic files, CLI and errors."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import faiss
+import numpy as np
+import pytest
+
+from rvc import index as I
+from rvc.errors import IncompleteStepError
+from rvc.experiment import ExperimentConfig, create_or_open
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(
+    "rows, n", [(1, 1), (38, 1), (39, 1), (1000, 25), (10_000, 256), (100_000, 2564), (200_000, 5128)]
+)
+def test_list_count(rows, n):
+    assert I.n_lists(rows) == n
+
+
+def fake_features(exp, counts, dim=768, seed=0):
+    folder = exp.paths.features(exp.config.version)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i, c in enumerate(counts):
+        np.save(folder / f"0_{i}.npy", rng.standard_normal((c, dim)).astype(np.float32))
+    return folder
+
+
+def test_index_in_the_reference_layout(tmp_path):
+    exp, _ = create_or_open(ExperimentConfig("voice"), tmp_path)
+    fake_features(exp, [185, 185, 120])
+    r = I.train_index(exp)
+    assert r.path.name == "added_IVF12_Flat_nprobe_1_voice_v2.index" and r.rows == r.vectors == 490
+    assert (exp.paths.root / "trained_IVF12_Flat_nprobe_1_voice_v2.index").exists()
+    index = faiss.read_index(str(r.path))
+    assert index.ntotal == 490 and faiss.extract_index_ivf(index).nprobe == 1
+    total = np.load(exp.paths.root / "total_fea.npy")
+    assert total.shape == (490, 768)
+    rows = np.concatenate([np.load(p) for p in sorted(exp.paths.features("v2").glob("*.npy"))])
+    assert sorted(map(tuple, total[:, :3].round(5))) == sorted(map(tuple, rows[:, :3].round(5)))  # the same rows
+    distances, ids = index.search(total[:5], 1)
+    assert np.allclose(distances[:, 0], 0, atol=1e-3)  # every vector finds itself
+    assert not [p for p in exp.paths.root.iterdir() if p.name.startswith(".") and "tmp" in p.name]
+
+
+def test_tiny_dataset_and_kmeans_reduction(tmp_path):
+    exp, _ = create_or_open(ExperimentConfig("tiny", version="v1"), tmp_path)
+    fake_features(exp, [10], dim=256)
+    assert I.train_index(exp).n_lists == 1  # fewer rows than 39: one list, still works
+    fake_features(exp, [400, 400], dim=256)
+    r = I.train_index(exp, kmeans_above=500, centroids=64)
+    assert r.kmeans and r.vectors == 64 and r.rows == 800  # 0_0.npy was rewritten with 400 rows
+    bigger = I.train_index(exp)  # 800 rows: IVF20; the IVF1 files of before are removed
+    assert [p.name for p in tmp_path.joinpath("tiny").glob("*.index")] == [
+        bigger.path.name.replace("added", x) for x in ("added", "trained")
+    ] or sorted(p.name for p in tmp_path.joinpath("tiny").glob("*.index")) == sorted(
+        bigger.path.name.replace("added", x) for x in ("added", "trained")
+    )
+
+
+def test_no_features_and_cli(tmp_path):
+    exp, _ = create_or_open(ExperimentConfig("voice"), tmp_path)
+    with pytest.raises(IncompleteStepError, match="run Step 2b"):
+        I.train_index(exp)
+    fake_features(exp, [200])
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    r = subprocess.run(
+        [sys.executable, "-m", "rvc", "index", "voice", "--json", "--logs-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["vectors"] == 200 and "index written" in r.stderr
