@@ -1,0 +1,290 @@
+"""Voice conversion with a trained model, the reference pipeline (§7 of the reference notes):
+
+16 kHz input -> zero-phase 48 Hz high-pass -> long inputs cut at their quietest points near every ``x_center``
+seconds -> pitch once over the padded whole (transposed) -> per chunk: HuBERT features, retrieval from the index
+(``index_rate``), 2x time repeat, ``protect`` for unvoiced frames, the generator -> chunks trimmed of their padding
+and joined -> RMS envelope mix -> optional resampling -> peak limit 0.99.
+
+One deliberate difference: the retrieval weights ``1 / d²`` (faiss returns squared distances, so ``1 / score²``)
+are computed with the score floored at 1e-12, so an exact match gets a large weight instead of the reference's
+inf/NaN.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rvc.audio import decode_audio, resample
+from rvc.errors import RvcError
+
+logger = logging.getLogger(__name__)
+
+SR16 = 16000
+HOP = 160
+FORMATS = ("wav", "flac", "mp3", "ogg")
+MP3_RATES = (32000, 44100, 48000, 16000, 22050, 24000)
+
+
+@dataclass(frozen=True)
+class ConvertConfig:
+    transpose: float = 0.0  # semitones
+    f0_method: str = "rmvpe"
+    index: Path | None = None
+    index_rate: float = 0.75
+    filter_radius: int = 3  # harvest: a 3-point median filter when > 2 (as the reference)
+    rms_mix_rate: float = 0.25  # 1: keep the output's loudness envelope; 0: take the input's
+    protect: float = 0.33  # < 0.5: unvoiced frames keep this much retrieval (0.5 turns protection off)
+    resample_sr: int = 0  # 0: the model's rate
+    speaker: int = 0
+    device: str = "auto"
+    embedder: Path | None = None
+    rmvpe: Path | None = None
+    x_pad: float = 1.0  # seconds of context on each side of a chunk
+    x_query: float = 6.0  # search window for the quietest cut point
+    x_center: float = 38.0  # chunk length
+    x_max: float = 41.0  # inputs longer than this are chunked
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.index_rate <= 1.0:
+            raise ValueError("index rate must be between 0 and 1")
+        if not 0.0 <= self.protect <= 0.5:
+            raise ValueError("protect must be between 0 and 0.5")
+        if not 0.0 <= self.rms_mix_rate <= 1.0:
+            raise ValueError("RMS mix rate must be between 0 and 1")
+        if not -48 <= self.transpose <= 48:
+            raise ValueError("transpose must be within ±48 semitones")
+
+
+@dataclass
+class ConvertResult:
+    output: Path | None
+    sample_rate: int
+    seconds: float
+    chunks: int
+    timings: dict[str, float]
+
+
+def cut_points(x: np.ndarray, cfg: ConvertConfig) -> list[int]:
+    """Sample positions (multiples of 160) where a long input is cut: near every ``x_center`` s, at the quietest
+    160-sample stretch within ±``x_query`` s."""
+    t_center, t_query, t_max = (int(SR16 * v) for v in (cfg.x_center, cfg.x_query, cfg.x_max))
+    if len(x) <= t_max:
+        return []
+    padded = np.pad(x, (HOP // 2, HOP // 2), mode="reflect")
+    loud = np.convolve(np.abs(padded), np.ones(HOP), mode="valid")[: len(x)]  # 160-sample moving sum
+    points = []
+    for t in range(t_center, len(x), t_center):
+        lo, hi = max(0, t - t_query), min(len(loud), t + t_query)
+        if hi <= lo:
+            break
+        points.append(int(lo + np.argmin(loud[lo:hi])) // HOP * HOP)
+    return sorted(set(p for p in points if 0 < p < len(x)))
+
+
+class Converter:
+    """A loaded model (and embedder, index, pitch estimator) that converts 16 kHz audio."""
+
+    def __init__(self, model: Path, cfg: ConvertConfig, on_progress: Callable[[str], None] | None = None) -> None:
+        from rvc import hubert, weights
+        from rvc.extract import resolve_device
+        from rvc.f0 import make_estimator
+        from rvc.models import load_generator
+
+        say = on_progress or (lambda _m: None)
+        self.cfg = cfg
+        self.device = resolve_device(cfg.device)
+        say("loading the model")
+        self.net = load_generator(model).to(self.device)
+        c = self.net.cfg
+        self.sr, self.version, self.f0 = c.sampling_rate, c.version, c.f0
+        if cfg.speaker >= c.spk_embed_dim:
+            raise RvcError(f"speaker {cfg.speaker} does not exist: this model has {c.spk_embed_dim}")
+        say("loading the content encoder")
+        self.embedder = hubert.load_embedder(cfg.embedder or weights.ensure("hubert_base"), self.device)
+        self.index_vectors = None
+        if cfg.index is not None and cfg.index_rate > 0:
+            self.index, self.index_vectors = _load_index(Path(cfg.index), 256 if self.version == "v1" else 768)
+        self.estimate = None
+        if self.f0:
+            say(f"loading pitch ({cfg.f0_method})")
+            rm = cfg.rmvpe or (weights.ensure("rmvpe") if cfg.f0_method == "rmvpe" else None)
+            self.estimate = make_estimator(cfg.f0_method, rmvpe_path=rm, device=self.device)
+
+    def pitch(self, x: np.ndarray, frames: int) -> tuple[np.ndarray, np.ndarray]:
+        from scipy.signal import medfilt
+
+        from rvc.f0 import coarse_f0
+
+        f0 = self.estimate(x)
+        if self.cfg.f0_method == "harvest" and self.cfg.filter_radius > 2:
+            f0 = medfilt(f0, 3)
+        f0 = f0 * 2 ** (self.cfg.transpose / 12)
+        f0 = np.pad(f0, (0, max(0, frames - len(f0))))[:frames]
+        return coarse_f0(f0), f0.astype(np.float32)
+
+    def _chunk(self, x: np.ndarray, coarse: np.ndarray | None, f0: np.ndarray | None) -> np.ndarray:
+        cfg = self.cfg
+        feats = torch.from_numpy(self.embedder.features([x], self.version)[0])
+        base = feats.clone() if (self.f0 and cfg.protect < 0.5) else None
+        if self.index_vectors is not None:
+            score, ix = self.index.search(feats.numpy(), 8)
+            w = 1.0 / np.maximum(score, 1e-12) ** 2
+            w /= w.sum(axis=1, keepdims=True)
+            retrieved = torch.from_numpy((self.index_vectors[ix] * w[..., None]).sum(axis=1).astype(np.float32))
+            feats = cfg.index_rate * retrieved + (1 - cfg.index_rate) * feats
+        feats = feats.repeat_interleave(2, dim=0)
+        n = min(len(x) // HOP, len(feats))
+        feats = feats[:n]
+        pitch = pitchf = None
+        if self.f0:
+            pitch, pitchf = torch.from_numpy(coarse[:n]).long()[None], torch.from_numpy(f0[:n])[None]
+            if base is not None:
+                base = base.repeat_interleave(2, dim=0)[:n]
+                mask = torch.where(pitchf[0] > 0, 1.0, cfg.protect)[:, None]
+                feats = feats * mask + base * (1 - mask)
+        d = self.device
+        sid = torch.tensor([cfg.speaker], device=d)
+        args = (pitch.to(d), pitchf.to(d), sid) if self.f0 else (sid,)
+        with torch.inference_mode():
+            audio = self.net.infer(feats[None].to(d), torch.tensor([n], device=d), *args)[0]
+        return audio[0, 0].float().cpu().numpy()
+
+    def convert(
+        self, x16: np.ndarray, on_progress: Callable[[str], None] | None = None
+    ) -> tuple[np.ndarray, int, dict[str, Any]]:
+        """16 kHz mono float32 -> (audio, sample rate, details)."""
+        from scipy import signal
+
+        say = on_progress or (lambda _m: None)
+        cfg, timings = self.cfg, {}
+        t0 = time.monotonic()
+        peak = float(np.abs(x16).max()) if len(x16) else 0.0
+        if peak / 0.95 > 1:
+            x16 = x16 / (peak / 0.95)
+        sos = signal.butter(5, 48, btype="high", fs=SR16, output="sos")
+        x = signal.sosfiltfilt(sos, x16).astype(np.float32)  # zero-phase here, as the reference converts
+        t_pad = int(SR16 * cfg.x_pad)
+        t_pad_tgt = int(self.sr * cfg.x_pad)
+        cuts = cut_points(x, cfg)
+        padded = np.pad(x, (t_pad, t_pad), mode="reflect" if len(x) > t_pad else "constant")
+        frames = len(padded) // HOP
+        coarse = f0 = None
+        if self.f0:
+            say("pitch")
+            coarse, f0 = self.pitch(padded, frames)
+        timings["pitch"] = round(time.monotonic() - t0, 3)
+        pieces, start = [], 0
+        bounds = [*cuts, len(x)]
+        for i, end in enumerate(bounds):
+            say(f"converting part {i + 1}/{len(bounds)}")
+            seg = padded[start : end + 2 * t_pad]
+            fs = slice(start // HOP, (end + 2 * t_pad) // HOP)
+            out = self._chunk(seg, coarse[fs] if coarse is not None else None, f0[fs] if f0 is not None else None)
+            pieces.append(out[t_pad_tgt : len(out) - t_pad_tgt])
+            start = end
+        audio = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+        timings["convert"] = round(time.monotonic() - t0 - timings["pitch"], 3)
+        if cfg.rms_mix_rate < 1:
+            audio = mix_rms(x16, SR16, audio, self.sr, cfg.rms_mix_rate)
+        sr = self.sr
+        if cfg.resample_sr >= 16000 and cfg.resample_sr != sr:
+            audio, sr = resample(audio.astype(np.float32), sr, cfg.resample_sr), cfg.resample_sr
+        peak = float(np.abs(audio).max()) if len(audio) else 0.0
+        if peak / 0.99 > 1:
+            audio = audio / (peak / 0.99)
+        timings["total"] = round(time.monotonic() - t0, 3)
+        return audio.astype(np.float32), sr, {"chunks": len(bounds), "timings": timings}
+
+
+def _load_index(path: Path, dim: int) -> tuple[Any, np.ndarray]:
+    import faiss
+
+    if not path.is_file():
+        raise RvcError(f"index not found: {path}")
+    if "trained_" in path.name:  # the empty, trained-only index: its filled sibling is the one to use
+        path = path.with_name(path.name.replace("trained_", "added_"))
+    try:
+        index = faiss.read_index(str(path))
+    except RuntimeError as e:
+        raise RvcError(f"{path} is not a readable faiss index") from e
+    if index.d != dim:
+        raise RvcError(
+            f"{path} holds {index.d}-d vectors; this model needs a {dim}-d ({'v1' if dim == 256 else 'v2'}) index"
+        )
+    return index, index.reconstruct_n(0, index.ntotal)
+
+
+def mix_rms(x_in: np.ndarray, sr_in: int, out: np.ndarray, sr_out: int, rate: float) -> np.ndarray:
+    """Gives the output ``1 - rate`` of the input's loudness envelope (0.5 s RMS frames, interpolated)."""
+    from rvc.slicer import frame_rms
+
+    def envelope(x: np.ndarray, sr: int) -> np.ndarray:
+        r = frame_rms(x, sr // 2 * 2, sr // 2)
+        t = torch.from_numpy(r.astype(np.float32))[None, None]
+        return torch.nn.functional.interpolate(t, size=len(out), mode="linear")[0, 0].numpy()
+
+    if len(out) == 0:
+        return out
+    e_in, e_out = envelope(x_in, sr_in), np.maximum(envelope(out, sr_out), 1e-6)
+    return out * e_in ** (1 - rate) * e_out ** (rate - 1)
+
+
+def write_audio(path: Path, audio: np.ndarray, sr: int, fmt: str) -> int:
+    """Writes through FFmpeg (PyAV): wav (16-bit PCM, as the reference returns), flac, mp3, or ogg (Opus: the
+    bundled FFmpeg has no libvorbis). MP3 has no 40 kHz and Opus runs at 48 kHz: those are resampled (soxr).
+    Returns the rate written."""
+    import av
+
+    if fmt not in FORMATS:
+        raise RvcError(f"output format must be one of {', '.join(FORMATS)}")
+    codec, sample_fmt = {
+        "wav": ("pcm_s16le", "s16"),
+        "flac": ("flac", "s16"),
+        "mp3": ("libmp3lame", "s16p"),
+        "ogg": ("libopus", "flt"),
+    }[fmt]
+    if (fmt == "mp3" and sr not in MP3_RATES) or (fmt == "ogg" and sr != 48000):
+        audio, sr = resample(audio.astype(np.float32), sr, 48000), 48000
+    audio = np.clip(audio, -1, 1)
+    data = audio.astype(np.float32) if sample_fmt == "flt" else (audio * 32767).astype(np.int16)
+    tmp = path.with_name(f".{path.name}.tmp.{fmt}")
+    try:
+        with av.open(str(tmp), "w", format=fmt) as out:
+            stream = out.add_stream(codec, rate=sr, layout="mono")
+            frame = av.AudioFrame.from_ndarray(data[None], format=sample_fmt, layout="mono")
+            frame.sample_rate = sr
+            for packet in [*stream.encode(frame), *stream.encode(None)]:
+                out.mux(packet)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return sr
+
+
+def convert_file(
+    model: Path,
+    source: Path,
+    output: Path,
+    cfg: ConvertConfig,
+    fmt: str | None = None,
+    on_progress: Callable[[str], None] | None = None,
+) -> ConvertResult:
+    """Converts ``source`` (any file FFmpeg decodes) and writes ``output`` (format from ``fmt`` or its extension)."""
+    fmt = fmt or Path(output).suffix.lstrip(".").lower() or "wav"
+    if fmt not in FORMATS:
+        raise RvcError(f"output format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    x = decode_audio(Path(source), SR16).samples
+    if len(x) < SR16 // 10:
+        raise RvcError(f"{source} is too short to convert ({len(x) / SR16:.2f} s)")
+    converter = Converter(Path(model), cfg, on_progress)
+    audio, sr, info = converter.convert(x, on_progress)
+    written_sr = write_audio(Path(output), audio, sr, fmt)
+    return ConvertResult(Path(output), written_sr, round(len(audio) / sr, 3), info["chunks"], info["timings"])
