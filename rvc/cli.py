@@ -106,6 +106,26 @@ def build_parser() -> argparse.ArgumentParser:
     _logs_dir_arg(p)
     p.set_defaults(func=cmd_index)
 
+    p = sub.add_parser("infer", help="convert a recording with a trained model (small .pth or G_*.pth)")
+    p.add_argument("model", type=Path, help="the model file")
+    p.add_argument("input", type=Path, help="any file FFmpeg decodes")
+    p.add_argument("output", type=Path, help="output file (.wav, .flac, .mp3 or .ogg)")
+    p.add_argument("--index", type=Path, default=None, help="the feature index (added_IVF….index)")
+    p.add_argument("--transpose", type=float, default=0.0, help="semitones (+12: an octave up)")
+    p.add_argument("--f0-method", choices=F0_METHODS, default="rmvpe", help="pitch method (default rmvpe)")
+    p.add_argument("--index-rate", type=float, default=0.75, help="share of retrieved features, 0..1 (default 0.75)")
+    p.add_argument("--filter-radius", type=int, default=3, help="harvest: median filter when > 2 (default 3)")
+    p.add_argument("--rms-mix-rate", type=float, default=0.25, help="0: input's loudness envelope, 1: output's")
+    p.add_argument("--protect", type=float, default=0.33, help="protect unvoiced consonants, 0..0.5 (0.5: off)")
+    p.add_argument("--resample-sr", type=int, default=0, help="output sample rate (0: the model's)")
+    p.add_argument("--speaker", type=int, default=0, help="speaker id (default 0)")
+    p.add_argument("--format", choices=["wav", "flac", "mp3", "ogg"], default=None, help="default: from OUTPUT")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--embedder", type=Path, default=None, help="HuBERT/ContentVec folder or .pt (default hubert_base)")
+    p.add_argument("--rmvpe", type=Path, default=None, help="rmvpe.pt to use")
+    p.add_argument("--json", action="store_true", help="print a summary as JSON on stdout")
+    p.set_defaults(func=cmd_infer)
+
     p = sub.add_parser("pitch", help="print or save the F0 track of any audio file (16 kHz, 100 frames/s)")
     p.add_argument("audio", type=Path, help="any file FFmpeg decodes")
     p.add_argument("--method", choices=F0_METHODS, default="rmvpe", help="pitch method (default rmvpe)")
@@ -199,6 +219,26 @@ def cmd_index(args: argparse.Namespace) -> int:
     print(f"index written: {result.path} ({result.vectors} vectors, IVF{result.n_lists})", file=sys.stderr)
     if args.json:
         print(json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in result.__dict__.items()}, indent=2))
+    return 0
+
+
+def cmd_infer(args: argparse.Namespace) -> int:
+    from rvc.convert import ConvertConfig, convert_file
+
+    cfg = ConvertConfig(
+        transpose=args.transpose, f0_method=args.f0_method, index=args.index, index_rate=args.index_rate,
+        filter_radius=args.filter_radius, rms_mix_rate=args.rms_mix_rate, protect=args.protect,
+        resample_sr=args.resample_sr, speaker=args.speaker, device=args.device, embedder=args.embedder, rmvpe=args.rmvpe,
+    )  # fmt: skip
+    r = convert_file(
+        args.model, args.input, args.output, cfg, args.format, on_progress=lambda m: print(m, file=sys.stderr)
+    )
+    print(
+        f"written: {r.output} ({r.seconds:.2f} s at {r.sample_rate} Hz, {r.chunks} part(s); {r.timings})",
+        file=sys.stderr,
+    )
+    if args.json:
+        print(json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in r.__dict__.items()}, indent=2))
     return 0
 
 

@@ -141,7 +141,7 @@ class Converter:
             retrieved = torch.from_numpy((self.index_vectors[ix] * w[..., None]).sum(axis=1).astype(np.float32))
             feats = cfg.index_rate * retrieved + (1 - cfg.index_rate) * feats
         feats = feats.repeat_interleave(2, dim=0)
-        n = min(len(x) // HOP, len(feats))
+        n = min(len(x) // HOP, len(feats), len(coarse) if coarse is not None else len(feats))
         feats = feats[:n]
         pitch = pitchf = None
         if self.f0:
@@ -174,7 +174,8 @@ class Converter:
         t_pad = int(SR16 * cfg.x_pad)
         t_pad_tgt = int(self.sr * cfg.x_pad)
         cuts = cut_points(x, cfg)
-        padded = np.pad(x, (t_pad, t_pad), mode="reflect" if len(x) > t_pad else "constant")
+        # one hop more at the end than the reference, so the last part is not a frame short either
+        padded = np.pad(x, (t_pad, t_pad + HOP), mode="reflect" if len(x) > t_pad + HOP else "constant")
         frames = len(padded) // HOP
         coarse = f0 = None
         if self.f0:
@@ -185,12 +186,13 @@ class Converter:
         bounds = [*cuts, len(x)]
         for i, end in enumerate(bounds):
             say(f"converting part {i + 1}/{len(bounds)}")
-            seg = padded[start : end + 2 * t_pad]
-            fs = slice(start // HOP, (end + 2 * t_pad) // HOP)
+            seg = padded[start : end + 2 * t_pad + HOP]  # one hop more, as the reference: no frame short at the end
+            fs = slice(start // HOP, (end + 2 * t_pad + HOP) // HOP)
             out = self._chunk(seg, coarse[fs] if coarse is not None else None, f0[fs] if f0 is not None else None)
             pieces.append(out[t_pad_tgt : len(out) - t_pad_tgt])
             start = end
         audio = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+        audio = audio[: round(len(x) * self.sr / SR16)]  # the input's duration, to the sample
         timings["convert"] = round(time.monotonic() - t0 - timings["pitch"], 3)
         if cfg.rms_mix_rate < 1:
             audio = mix_rms(x16, SR16, audio, self.sr, cfg.rms_mix_rate)
