@@ -251,6 +251,47 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
         reduced = " (k-means centroids)" if r.kmeans else ""
         return f"Index written: `{r.path.name}`: {r.vectors} vectors{reduced} from {r.rows} feature rows, IVF{r.n_lists}, {r.seconds:.1f} s."
 
+    def list_models() -> list[str]:
+        folder = settings.logs_dir.parent / "weights"
+        return sorted(str(p) for p in folder.glob("*.pth")) if folder.is_dir() else []
+
+    def list_indexes() -> list[str]:
+        root = settings.logs_dir
+        return sorted(str(p) for p in root.glob("*/added_*.index")) if root.is_dir() else []
+
+    def run_convert(
+        model: str, index: str, audio: str | None, transpose: float, method: str, index_rate: float, radius: float,
+        rms: float, protect: float, resample_sr: float, fmt: str, device: str, embedder: str,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008
+    ) -> tuple[str, str]:  # fmt: skip
+        import tempfile
+
+        from rvc.convert import ConvertConfig, convert_file
+
+        try:
+            if not model:
+                raise RvcError("Choose a model (train one, or put a .pth in the weights folder)")
+            if not audio:
+                raise RvcError("Upload or record the audio to convert")
+            allowed = set(list_models()) | set(list_indexes())
+            for path in (model, index):
+                if path and path not in allowed and not settings.allow_server_paths:
+                    raise RvcError("Only the models and indexes listed here can be used when the app is shared")
+            cfg = ConvertConfig(
+                transpose=transpose, f0_method=method, index=Path(index) if index else None, index_rate=index_rate,
+                filter_radius=int(radius), rms_mix_rate=rms, protect=protect, resample_sr=int(resample_sr), device=device,
+                embedder=Path(embedder.strip()) if (embedder or "").strip() and settings.allow_server_paths else None,
+            )  # fmt: skip
+            out = Path(tempfile.mkdtemp(prefix="rvc-out-")) / f"{Path(audio).stem}_{Path(model).stem}.{fmt}"
+            r = convert_file(Path(model), Path(audio), out, cfg, fmt, on_progress=lambda m: progress(None, desc=m))
+        except (RvcError, ValueError) as e:
+            raise _fail(e) from e
+        t = r.timings
+        return (
+            f"{r.seconds:.1f} s at {r.sample_rate} Hz in {r.chunks} part(s); pitch {t['pitch']} s, conversion {t['convert']} s.",
+            str(r.output),
+        )
+
     cpu = os.cpu_count() or 1
     jobs = JobRegistry()
     with gr.Blocks(title="RVC Studio", delete_cache=(3600, 86400)) as demo:
@@ -374,7 +415,43 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
                 timer = gr.Timer(2.0, active=True)
             with gr.Tab("Infer", id="infer"):
                 gr.Markdown("### Convert a recording with a trained model")
-                gr.Markdown(NOT_BUILT, elem_id="infer-status")
+                with gr.Row():
+                    model = gr.Dropdown(
+                        list_models(),
+                        label="Model (weights/*.pth)",
+                        allow_custom_value=settings.allow_server_paths,
+                        elem_id="in-model",
+                    )
+                    index = gr.Dropdown(
+                        ["", *list_indexes()],
+                        value="",
+                        label="Index (optional)",
+                        allow_custom_value=settings.allow_server_paths,
+                        elem_id="in-index",
+                    )
+                    in_refresh = gr.Button("↻", scale=0, min_width=40)
+                in_audio = gr.Audio(type="filepath", label="Recording to convert", elem_id="in-audio")
+                with gr.Row():
+                    transpose = gr.Slider(-24, 24, value=0, step=1, label="Transpose (semitones)")
+                    in_method = gr.Radio(
+                        methods, value="rmvpe" if "rmvpe" in methods else methods[0], label="Pitch method"
+                    )
+                with gr.Row():
+                    index_rate = gr.Slider(0, 1, value=0.75, step=0.05, label="Index rate")
+                    filter_radius = gr.Slider(0, 7, value=3, step=1, label="Median filter (harvest)")
+                    rms_mix = gr.Slider(0, 1, value=0.25, step=0.05, label="Volume envelope mix")
+                    protect = gr.Slider(0, 0.5, value=0.33, step=0.01, label="Protect consonants")
+                with gr.Row():
+                    resample_sr = gr.Slider(0, 48000, value=0, step=100, label="Output sample rate (0: the model's)")
+                    out_format = gr.Radio(["wav", "flac", "mp3", "ogg"], value="wav", label="Format")
+                    in_device = gr.Radio(["auto", "cpu", "cuda"], value="auto", label="Device")
+                in_embedder = gr.Textbox(
+                    label="Own HuBERT/ContentVec model (folder or .pt on the server; empty: hubert_base)",
+                    visible=settings.allow_server_paths,
+                )
+                convert_btn = gr.Button("Convert", variant="primary", elem_id="in-run")
+                in_info = gr.Markdown(elem_id="in-info")
+                result = gr.Audio(label="Converted", type="filepath", elem_id="in-result")
 
         create_btn.click(
             create_experiment,
@@ -439,6 +516,16 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
             return running[0].key if running else gr.skip()
 
         demo.load(reattach, None, [exp_name], queue=False, api_visibility="private")
+        in_refresh.click(
+            lambda: (gr.Dropdown(choices=list_models()), gr.Dropdown(choices=["", *list_indexes()])), None, [model, index],
+            queue=False, api_visibility="private",
+        )  # fmt: skip
+        convert_btn.click(
+            run_convert,
+            [model, index, in_audio, transpose, in_method, index_rate, filter_radius, rms_mix, protect, resample_sr, out_format, in_device, in_embedder],
+            [in_info, result],
+            api_name="convert", concurrency_id="heavy", concurrency_limit=1,
+        )  # fmt: skip
         ex_btn.click(
             run_extract,
             [exp_name, f0_method, device, embedder],

@@ -173,3 +173,54 @@ def test_step3_training_runs_in_the_background(served, tiny_experiment):
     assert "epoch 1/1" in log and (plot.get("value") or plot)["data"]
     assert (tmp / "weights" / "voice.pth").is_file() or any(exp.paths.root.glob("G_*.pth"))
     assert "No training is running" in client.predict(exp.name, api_name="/stop_training")
+
+
+def test_infer_tab_converts(served, tiny_experiment, embedder_dir):
+    from gradio_client import handle_file
+
+    from rvc import train as T
+    from rvc.index import train_index
+    from tests.helpers import espeak
+
+    client, tmp = served
+    exp = tiny_experiment()
+    cfg = T.TrainConfig(
+        epochs=1, batch_size=2, no_pretrained=True, device="cpu", weights_dir=tmp / "weights", discriminator_scale=0.25
+    )
+    model = str(T.train(exp, cfg).small_model)
+    index = str(train_index(exp).path)
+    src = espeak("Convert me in the browser.", tmp / "say.wav")
+    with pytest.raises(Exception, match="Choose a model"):
+        client.predict(
+            "",
+            "",
+            handle_file(str(src)),
+            0,
+            "pm",
+            0.75,
+            3,
+            0.25,
+            0.33,
+            0,
+            "wav",
+            "cpu",
+            str(embedder_dir),
+            api_name="/convert",
+        )
+    info, out = client.predict(
+        model,
+        index,
+        handle_file(str(src)),
+        2,
+        "pm",
+        0.75,
+        3,
+        0.25,
+        0.33,
+        0,
+        "flac",
+        "cpu",
+        str(embedder_dir),
+        api_name="/convert",
+    )
+    assert "at 40000 Hz in 1 part(s)" in info and Path(out).stat().st_size > 1000

@@ -81,7 +81,7 @@ def test_steps_1_2a_2b_in_the_browser(page, embedder_dir):
     pg.screenshot(path=str(ARTIFACTS / "train_step2b.png"), full_page=True)
 
     pg.get_by_role("tab", name="Infer").click()
-    expect(pg.locator("#infer-status")).to_contain_text("Not built yet")
+    expect(pg.locator("#in-run")).to_be_visible()
     pg.screenshot(path=str(ARTIFACTS / "infer.png"), full_page=True)
 
 
