@@ -246,7 +246,7 @@ def cmd_pitch(args: argparse.Namespace) -> int:
     import numpy as np
 
     from rvc.audio import decode_audio
-    from rvc.extract import resolve_device
+    from rvc.devices import resolve_device
     from rvc.f0 import METHOD_WEIGHTS, make_estimator, method_status
 
     status = method_status(args.method)

@@ -94,7 +94,7 @@ class Converter:
 
     def __init__(self, model: Path, cfg: ConvertConfig, on_progress: Callable[[str], None] | None = None) -> None:
         from rvc import hubert, weights
-        from rvc.extract import resolve_device
+        from rvc.devices import resolve_device
         from rvc.f0 import make_estimator
         from rvc.models import load_generator
 

@@ -29,6 +29,7 @@ from typing import Any, Literal
 import numpy as np
 from scipy.io import wavfile
 
+from rvc.devices import resolve_device
 from rvc.errors import Cancelled, RvcError
 from rvc.experiment import Experiment, write_json_atomic
 from rvc.f0 import METHOD_WEIGHTS, PitchError, coarse_f0, make_estimator, method_status
@@ -246,21 +247,6 @@ def _run_features(
 
 
 # --- the step ------------------------------------------------------------------------------------------------
-
-
-def resolve_device(device: str) -> str:
-    if device == "auto":
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise RvcError("device cuda was asked for, but PyTorch sees no CUDA GPU here: use --device cpu")
-    elif device != "cpu":
-        raise RvcError(f"unknown device {device!r}: use auto, cpu or cuda")
-    return device
 
 
 def _identity(path: Path) -> str:

@@ -19,6 +19,7 @@ import numpy as np
 
 from rvc.errors import IncompleteStepError
 from rvc.experiment import Experiment
+from rvc.extract import save_npy_atomic
 from rvc.locking import experiment_lock
 
 logger = logging.getLogger(__name__)
@@ -95,10 +96,7 @@ def train_index(
             km = faiss.Kmeans(feats.shape[1], centroids, niter=20, seed=1, verbose=False, gpu=faiss.get_num_gpus() > 0)
             km.train(feats)
             feats = km.centroids.astype(np.float32)
-        tmp = paths.root / f".total_fea.npy.tmp-{os.getpid()}"
-        with open(tmp, "wb") as f:
-            np.save(f, feats)
-        os.replace(tmp, paths.root / "total_fea.npy")
+        save_npy_atomic(paths.root / "total_fea.npy", feats)
         n = n_lists(len(feats))
         say(f"training IVF{n},Flat on {len(feats)} vectors")
         index = faiss.index_factory(feats.shape[1], f"IVF{n},Flat")

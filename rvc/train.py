@@ -29,7 +29,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from rvc.checkpoint import FORMAT, LATEST_STEP, checkpoint_pairs, load_checkpoint, save_atomic, small_model
+from rvc.checkpoint import FORMAT, LATEST_STEP, checkpoint_pairs, load_checkpoint, save_atomic, small_model, step_of
+from rvc.devices import resolve_device
 from rvc.errors import RvcError
 from rvc.experiment import Experiment
 from rvc.locking import experiment_lock
@@ -201,14 +202,6 @@ def train_step(s: State, batch: tuple[torch.Tensor, ...], probe: bool = False) -
 # --- setup ---------------------------------------------------------------------------------------------------
 
 
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RvcError("device cuda was asked for, but PyTorch sees no CUDA GPU here: use --device cpu")
-    return torch.device(device)
-
-
 def pretrained_paths(experiment: Experiment, config: TrainConfig) -> tuple[Path | None, Path | None, str]:
     """The pretrained G/D to start from, and a warning when there are none (training from scratch)."""
     if config.no_pretrained:
@@ -262,7 +255,8 @@ def _resume(s: State, folder: Path, warnings: list[str]) -> tuple[int, int, Path
         _load_optional(s.sched_d, d.get("scheduler"))
         _load_optional(s.scaler, g.get("scaler"))
         epoch = int(g.get("iteration", 1))
-        step = int(g.get("step", g_path.stem.split("_")[1] if g_path.stem.split("_")[1] != str(LATEST_STEP) else 0))
+        named = step_of(g_path)  # RVC WebUI's checkpoints carry no step: their file name does (but the "latest" one)
+        step = int(g.get("step", named if named != LATEST_STEP else 0))
         return epoch + 1, step, g_path
     return 1, 0, None
 
@@ -344,9 +338,7 @@ def train(
     if config.batch_size < 1 or config.epochs < 1 or config.save_every < 1:
         raise ValueError("batch size, epochs and save-every must be at least 1")
     items = build_filelist(experiment, write=rank == 0)
-    device = resolve_device(
-        config.device if not dist or config.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-    )
+    device = torch.device(resolve_device(config.device))
     if dist and device.type == "cuda":
         device = torch.device("cuda", dist[2])
     # one training per experiment: the single process, or rank 0 of a distributed job, holds the lock
