@@ -39,8 +39,11 @@ def save_atomic(obj: Any, path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def small_model(state: dict[str, torch.Tensor], cfg: SynthesizerConfig, sample_rate: str, info: str) -> dict[str, Any]:
-    """The reference's small inference model from a generator state dict."""
+def small_model(
+    state: dict[str, torch.Tensor], cfg: SynthesizerConfig, sample_rate: str, info: str, **card: Any
+) -> dict[str, Any]:
+    """The reference's small inference model from a generator state dict; ``card`` adds top-level keys (epoch,
+    step, dataset_seconds) that RVC WebUI and Applio ignore."""
     weight = {k: v.detach().half().cpu() for k, v in state.items() if "enc_q" not in k}
     return {
         "weight": weight,
@@ -49,6 +52,7 @@ def small_model(state: dict[str, torch.Tensor], cfg: SynthesizerConfig, sample_r
         "sr": sample_rate,
         "f0": int(cfg.f0),
         "version": cfg.version,
+        **card,
     }
 
 

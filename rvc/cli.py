@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from rvc.config import SAMPLE_RATES, VERSIONS
 from rvc.errors import RvcError
@@ -28,6 +29,43 @@ def _logs_dir_arg(p: argparse.ArgumentParser) -> None:
         default=None,
         help="folder holding the experiments (default: $RVC_LOGS_DIR, else ./logs)",
     )
+
+
+def _train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--epochs", type=int, default=20, help="total epochs (default 20)")
+    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps in total")
+    p.add_argument("--batch-size", type=int, default=4, help="items per step and per GPU (default 4)")
+    p.add_argument("--save-every", type=int, default=5, help="save a checkpoint every N epochs (default 5)")
+    p.add_argument("--latest-only", action="store_true", help="keep one checkpoint pair, overwritten at each save")
+    p.add_argument("--save-small", action="store_true", help="also export a small model at each save")
+    p.add_argument(
+        "--pretrained-g", type=Path, default=None, help="generator to start from (default: the matching f0G/G file)"
+    )
+    p.add_argument("--pretrained-d", type=Path, default=None, help="discriminator to start from")
+    p.add_argument("--no-pretrained", action="store_true", help="train from scratch")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default="fp32", help="mixed precision on GPU")
+    p.add_argument("--cache-gpu", action="store_true", help="keep the dataset on the GPU after the first epoch")
+    p.add_argument("--log-every", type=int, default=10, help="steps between metrics lines (default 10)")
+    p.add_argument(
+        "--discriminator-scale",
+        type=float,
+        default=1.0,
+        help="narrower discriminator for quick trials (<1; not the reference's D)",
+    )
+    p.add_argument("--weights-dir", type=Path, default=None, help="where small models go (default ./weights)")
+
+
+def _train_config(args: argparse.Namespace) -> Any:
+    from rvc.train import TrainConfig
+
+    return TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, save_every=args.save_every, max_steps=args.max_steps,
+        latest_only=args.latest_only, save_small=args.save_small, pretrained_g=args.pretrained_g,
+        pretrained_d=args.pretrained_d, no_pretrained=args.no_pretrained, device=args.device,
+        precision=args.precision, cache_on_gpu=args.cache_gpu, discriminator_scale=args.discriminator_scale,
+        log_every=args.log_every, weights_dir=args.weights_dir,
+    )  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,27 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="Step 3: train (or resume) the voice model")
     p.add_argument("name", help="experiment name")
-    p.add_argument("--epochs", type=int, default=20, help="total epochs (default 20)")
-    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps in total")
-    p.add_argument("--batch-size", type=int, default=4, help="items per step and per GPU (default 4)")
-    p.add_argument("--save-every", type=int, default=5, help="save a checkpoint every N epochs (default 5)")
-    p.add_argument("--latest-only", action="store_true", help="keep one checkpoint pair, overwritten at each save")
-    p.add_argument("--save-small", action="store_true", help="also export a small model at each save")
-    p.add_argument(
-        "--pretrained-g", type=Path, default=None, help="generator to start from (default: the matching f0G/G file)"
-    )
-    p.add_argument("--pretrained-d", type=Path, default=None, help="discriminator to start from")
-    p.add_argument("--no-pretrained", action="store_true", help="train from scratch")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default="fp32", help="mixed precision on GPU")
-    p.add_argument("--cache-gpu", action="store_true", help="keep the dataset on the GPU after the first epoch")
-    p.add_argument("--log-every", type=int, default=10, help="steps between metrics lines (default 10)")
-    p.add_argument(
-        "--discriminator-scale",
-        type=float,
-        default=1.0,
-        help="narrower discriminator for quick trials (<1; not the reference's D)",
-    )
+    _train_args(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     _logs_dir_arg(p)
     p.set_defaults(func=cmd_train)
@@ -97,8 +115,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="experiment name")
     p.add_argument("--checkpoint", type=Path, default=None, help="G_*.pth to export (default: the newest)")
     p.add_argument("--out", type=Path, default=None, help="output file (default weights/<name>.pth)")
+    p.add_argument("--zip", action="store_true", help="also write <out>.zip with the model and its index")
     _logs_dir_arg(p)
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser(
+        "run", help="one-click: create, preprocess, extract, train, index and export (skips what is up to date)"
+    )
+    p.add_argument("name", help="experiment name (created if new)")
+    p.add_argument("dataset_dir", type=Path, help="folder of recordings; only its top level is read")
+    p.add_argument("--sample-rate", choices=SAMPLE_RATES, default="40k", help="model sample rate (default 40k)")
+    p.add_argument("--version", choices=VERSIONS, default="v2", help="v1 (256-d) or v2 (768-d features; default)")
+    p.add_argument("--no-f0", action="store_true", help="no pitch guidance (lighter; not for singing)")
+    p.add_argument("--segment", type=float, default=3.7, help="piece length in seconds (default 3.7)")
+    p.add_argument("--workers", type=int, default=None, help="processes for Step 2a and pm/harvest/dio")
+    p.add_argument("--f0-method", choices=F0_METHODS, default="rmvpe", help="pitch method (default rmvpe)")
+    p.add_argument("--embedder", type=Path, default=None, help="HuBERT/ContentVec folder or .pt (default: hubert_base)")
+    p.add_argument("--rmvpe", type=Path, default=None, help="rmvpe.pt to use (default: the downloaded one)")
+    _train_args(p)
+    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    _logs_dir_arg(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("info", help="show a small model's card (sample rate, version, pitch, epochs, data)")
+    p.add_argument("model", type=Path, help="a small model .pth")
+    p.add_argument("--json", action="store_true", help="print the card as JSON on stdout")
+    p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("index", help="build the feature index (added_IVF….index) from the experiment's features")
     p.add_argument("name", help="experiment name")
@@ -108,8 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("infer", help="convert a recording with a trained model (small .pth or G_*.pth)")
     p.add_argument("model", type=Path, help="the model file")
-    p.add_argument("input", type=Path, help="any file FFmpeg decodes")
-    p.add_argument("output", type=Path, help="output file (.wav, .flac, .mp3 or .ogg)")
+    p.add_argument("input", type=Path, help="any file FFmpeg decodes, or a folder of them (batch mode)")
+    p.add_argument("output", type=Path, help="output file (.wav, .flac, .mp3 or .ogg), or a folder in batch mode")
     p.add_argument("--index", type=Path, default=None, help="the feature index (added_IVF….index)")
     p.add_argument("--transpose", type=float, default=0.0, help="semitones (+12: an octave up)")
     p.add_argument("--f0-method", choices=F0_METHODS, default="rmvpe", help="pitch method (default rmvpe)")
@@ -171,15 +213,10 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from rvc.experiment import open_experiment
-    from rvc.train import Progress, TrainConfig, train
+    from rvc.train import Progress, train
 
     experiment = open_experiment(args.name, args.logs_dir)
-    config = TrainConfig(
-        epochs=args.epochs, batch_size=args.batch_size, save_every=args.save_every, max_steps=args.max_steps,
-        latest_only=args.latest_only, save_small=args.save_small, pretrained_g=args.pretrained_g,
-        pretrained_d=args.pretrained_d, no_pretrained=args.no_pretrained, device=args.device,
-        precision=args.precision, cache_on_gpu=args.cache_gpu, discriminator_scale=args.discriminator_scale, log_every=args.log_every,
-    )  # fmt: skip
+    config = _train_config(args)
     last = {"t": 0.0, "epoch": 0}
 
     def progress(p: Progress) -> None:
@@ -206,8 +243,58 @@ def cmd_export(args: argparse.Namespace) -> int:
     from rvc.experiment import open_experiment
     from rvc.train import export
 
-    path = export(open_experiment(args.name, args.logs_dir), args.checkpoint, args.out)
+    experiment = open_experiment(args.name, args.logs_dir)
+    path = export(experiment, args.checkpoint, args.out)
     print(f"small model written: {path}", file=sys.stderr)
+    if args.zip:
+        from rvc.package import export_package
+
+        version = experiment.config.version
+        found = sorted(experiment.paths.root.glob(f"added_IVF*_Flat_nprobe_1_{experiment.name}_{version}.index"))
+        if not found:
+            print("no index yet (python -m rvc index NAME): the zip holds the model only", file=sys.stderr)
+        print(f"package written: {export_package(path, found[0] if found else None)}", file=sys.stderr)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from rvc.experiment import ExperimentConfig
+    from rvc.extract import ExtractConfig
+    from rvc.pipeline import Progress, RunConfig, run
+    from rvc.preprocess import PreprocessConfig
+
+    config = RunConfig(
+        experiment=ExperimentConfig(args.name, args.sample_rate, args.version, not args.no_f0),
+        dataset_dir=args.dataset_dir,
+        preprocess=PreprocessConfig(segment_seconds=args.segment, workers=args.workers),
+        extract=ExtractConfig(args.f0_method, args.embedder, args.rmvpe, args.workers, args.device),
+        train=_train_config(args),
+        weights_dir=args.weights_dir,
+    )
+    last = {"t": 0.0, "stage": ""}
+
+    def progress(p: Progress) -> None:
+        now = time.monotonic()
+        if p.stage != last["stage"] or p.fraction >= 1 or now - last["t"] > 2:
+            print(f"[{p.overall:4.0%}] {p.message}", file=sys.stderr, flush=True)
+            last.update(t=now, stage=p.stage)
+
+    result = run(config, args.logs_dir, progress)
+    for o in result.stages:
+        print(f"{o.stage}: {o.status} ({o.seconds:.1f} s) {o.detail}", file=sys.stderr)
+    print(f"model: {result.model}\nindex: {result.index}\npackage: {result.package}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from rvc.package import read_card
+
+    card = read_card(args.model)
+    print(card.summary(), file=sys.stderr)
+    if args.json:
+        print(json.dumps(card.to_dict(), indent=2))
     return 0
 
 
@@ -223,16 +310,28 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_infer(args: argparse.Namespace) -> int:
-    from rvc.convert import ConvertConfig, convert_file
+    from rvc.convert import ConvertConfig, convert_file, convert_folder
 
     cfg = ConvertConfig(
         transpose=args.transpose, f0_method=args.f0_method, index=args.index, index_rate=args.index_rate,
         filter_radius=args.filter_radius, rms_mix_rate=args.rms_mix_rate, protect=args.protect,
         resample_sr=args.resample_sr, speaker=args.speaker, device=args.device, embedder=args.embedder, rmvpe=args.rmvpe,
     )  # fmt: skip
-    r = convert_file(
-        args.model, args.input, args.output, cfg, args.format, on_progress=lambda m: print(m, file=sys.stderr)
-    )
+    say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    if args.input.is_dir():
+        items = convert_folder(args.model, args.input, args.output, cfg, args.format or "wav", on_progress=say)
+        ok = [i for i in items if i.result]
+        for i in items:
+            print(f"{i.source.name}: {i.result.output if i.result else 'skipped: ' + i.error}", file=sys.stderr)
+        print(f"{len(ok)} of {len(items)} files converted into {args.output}", file=sys.stderr)
+        if args.json:
+            rows = [
+                {"source": str(i.source), "output": str(i.result.output) if i.result else None, "error": i.error}
+                for i in items
+            ]
+            print(json.dumps(rows, indent=2))
+        return 0 if ok else 1
+    r = convert_file(args.model, args.input, args.output, cfg, args.format, on_progress=say)
     print(
         f"written: {r.output} ({r.seconds:.2f} s at {r.sample_rate} Hz, {r.chunks} part(s); {r.timings})",
         file=sys.stderr,

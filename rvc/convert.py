@@ -290,3 +290,54 @@ def convert_file(
     audio, sr, info = converter.convert(x, on_progress)
     written_sr = write_audio(Path(output), audio, sr, fmt)
     return ConvertResult(Path(output), written_sr, round(len(audio) / sr, 3), info["chunks"], info["timings"])
+
+
+@dataclass
+class BatchItem:
+    source: Path
+    result: ConvertResult | None
+    error: str = ""
+
+
+def convert_folder(
+    model: Path,
+    source_dir: Path,
+    output_dir: Path,
+    cfg: ConvertConfig,
+    fmt: str = "wav",
+    on_progress: Callable[[str], None] | None = None,
+) -> list[BatchItem]:
+    """Converts every file at the top level of ``source_dir`` into ``output_dir/<stem>.<fmt>``, loading the model
+    once. A file that cannot be decoded (or is too short) is reported in its item and skipped."""
+    from rvc.errors import AudioDecodeError
+
+    say = on_progress or (lambda _m: None)
+    source_dir, output_dir = Path(source_dir), Path(output_dir)
+    if fmt not in FORMATS:
+        raise RvcError(f"output format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    if not source_dir.is_dir():
+        raise RvcError(f"{source_dir} is not a folder")
+    files = sorted(f for f in source_dir.iterdir() if f.is_file() and not f.name.startswith("."))
+    if not files:
+        raise RvcError(f"{source_dir} has no files at its top level")
+    if output_dir.resolve() == source_dir.resolve():
+        raise RvcError("the output folder must differ from the input folder (inputs are never overwritten)")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    converter = Converter(Path(model), cfg, on_progress)
+    items = []
+    for i, f in enumerate(files, 1):
+        say(f"[{i}/{len(files)}] {f.name}")
+        try:
+            x = decode_audio(f, SR16).samples
+            if len(x) < SR16 // 10:
+                raise RvcError(f"too short to convert ({len(x) / SR16:.2f} s)")
+            audio, sr, info = converter.convert(x)
+            out = output_dir / f"{f.stem}.{fmt}"
+            written = write_audio(out, audio, sr, fmt)
+            items.append(
+                BatchItem(f, ConvertResult(out, written, round(len(audio) / sr, 3), info["chunks"], info["timings"]))
+            )
+        except (AudioDecodeError, RvcError) as e:
+            logger.warning("skipped %s: %s", f.name, e)
+            items.append(BatchItem(f, None, str(e)))
+    return items

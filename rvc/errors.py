@@ -36,3 +36,7 @@ class IncompleteStepError(RvcError):
 
 class Cancelled(RvcError):
     """The user stopped the job."""
+
+
+class ModelFileError(RvcError, ValueError):
+    """A model file that cannot be used; the message names the file and what does not fit."""

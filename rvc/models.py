@@ -22,6 +22,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from rvc.errors import ModelFileError  # noqa: F401  (re-exported: rvc.models.ModelFileError)
+
 LRELU = 0.1
 
 
@@ -556,10 +558,6 @@ class MultiPeriodDiscriminator(nn.Module):
 
 
 # --- loading ----------------------------------------------------------------------------------------------------
-
-
-class ModelFileError(ValueError):
-    """A model file that cannot be used; the message names the file and what does not fit."""
 
 
 def _config_from_dir(sample_rate: str, version: str) -> dict[str, Any]:

@@ -293,7 +293,7 @@ def _save(
     )  # fmt: skip
     small = None
     if config.save_small:
-        small = _export(g_model, cfg, experiment, config, f"{experiment.name}_e{epoch}_s{step}", f"{epoch}epoch")
+        small = _export(g_model, cfg, experiment, config, f"{experiment.name}_e{epoch}_s{step}", epoch, step)
     return g_path, small
 
 
@@ -303,13 +303,27 @@ def _export(
     experiment: Experiment,
     config: TrainConfig,
     stem: str,
-    info: str,
+    epoch: int,
+    step: int,
 ) -> Path:
     out_dir = Path(config.weights_dir or "weights")
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{stem}.pth"
-    save_atomic(small_model(state, cfg, experiment.config.sample_rate, info), path)
+    save_atomic(small_model(state, cfg, experiment.config.sample_rate, **model_card(experiment, epoch, step)), path)
     return path.resolve()
+
+
+def model_card(experiment: Experiment, epoch: int, step: int) -> dict[str, Any]:
+    """The ``info`` text and card keys of a small model exported from this experiment."""
+    from rvc.package import card_fields
+    from rvc.preprocess import load_report
+
+    try:
+        seconds = load_report(experiment.paths).totals["kept_seconds"]
+    except RvcError:
+        seconds = None
+    c = experiment.config
+    return card_fields(epoch, step, c.sample_rate, c.version, c.use_f0, seconds)
 
 
 def _unwrap(net: nn.Module) -> nn.Module:
@@ -476,7 +490,7 @@ def _loop(
             metrics.close()
     final = None
     if rank == 0 and saved is not None and not stopped:  # finished (or reached max_steps): the final small model
-        final = _export(_unwrap(s.net_g).state_dict(), cfg, experiment, config, experiment.name, f"{epoch}epoch")
+        final = _export(_unwrap(s.net_g).state_dict(), cfg, experiment, config, experiment.name, epoch, step)
     return TrainResult(epoch, step, saved, final or small, stopped, started_from, warnings)
 
 
@@ -589,8 +603,8 @@ def export(experiment: Experiment, checkpoint: Path | None = None, out: Path | N
     check_state(Synthesizer(cfg), ckpt["model"], str(path))
     out = Path(out) if out else Path("weights") / f"{experiment.name}.pth"
     out.parent.mkdir(parents=True, exist_ok=True)
-    info = f"{ckpt.get('iteration', 0)}epoch"
-    save_atomic(small_model(ckpt["model"], cfg, c.sample_rate, info), out)
+    card = model_card(experiment, int(ckpt.get("iteration", 0)), int(ckpt.get("step", 0)))
+    save_atomic(small_model(ckpt["model"], cfg, c.sample_rate, **card), out)
     return out.resolve()
 
 
