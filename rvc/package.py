@@ -11,8 +11,9 @@ from __future__ import annotations
 import filecmp
 import logging
 import os
+import shutil
 import zipfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +127,7 @@ class Imported:
 
 
 def import_package(archive: Path, dest: Path) -> Imported:
-    """Unpacks a model zip (ours, or the ones people share: one ``.pth``, at most one ``.index``, anywhere in the
+    """Unpacks a model zip (or copies a bare ``.pth``) into ``dest``. A zip: ours, or the ones people share: one ``.pth``, at most one ``.index``, anywhere in the
     archive, other files ignored) into ``dest``. Member paths are never used as paths (only their base names),
     sizes are bounded, and the model is checked before anything is kept.
 
@@ -135,6 +136,16 @@ def import_package(archive: Path, dest: Path) -> Imported:
             member's name is kept; the new one gets a free name (``name-2.pth``).
     """
     archive, dest = Path(archive), Path(dest)
+    if archive.suffix.lower() == ".pth":  # a bare small model
+        card = read_card(archive)
+        dest.mkdir(parents=True, exist_ok=True)
+        target = dest / archive.name
+        if not target.exists() or not filecmp.cmp(archive, target, shallow=False):
+            target = _free_name(target) if target.exists() else target
+            tmp = dest / f".{target.name}.tmp-{os.getpid()}"
+            shutil.copyfile(archive, tmp)
+            os.replace(tmp, target)
+        return Imported(target, None, replace(card, name=target.stem))
     try:
         z = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError) as e:

@@ -1,0 +1,200 @@
+"""The app's texts in Portuguese (Brazilian, as the product's first users write). The English text is the key:
+labels go to Gradio's i18n (the browser translates them, following its locale or the language chosen in the
+page's Settings); messages made by handlers go through :func:`tr` with the page's language."""
+
+from __future__ import annotations
+
+PT: dict[str, str] = {
+    # page
+    "# RVC Studio\nTrain a voice model from your recordings, then convert audio with it.": (
+        "# RVC Studio\nTreine um modelo de voz com as suas gravações e depois converta áudio com ele."
+    ),
+    "Language: Settings, at the foot of the page.": "Idioma: Configurações, no rodapé da página.",
+    "Train": "Treinar",
+    "Infer": "Converter",
+    "Jobs": "Tarefas",
+    "Error": "Erro",
+    # step 1
+    "### Step 1 · Experiment\nEverything of one voice model lives in `logs/<name>/`.": (
+        "### Passo 1 · Experimento\nTudo de um modelo de voz fica em `logs/<nome>/`."
+    ),
+    "Open an existing experiment": "Abrir um experimento existente",
+    "Experiment name": "Nome do experimento",
+    "letters, digits, - _ . (up to 64)": "letras, dígitos, - _ . (até 64)",
+    "Sample rate": "Taxa de amostragem",
+    "Pitch guidance": "Guia de pitch",
+    "needed for singing; off gives a lighter model": "necessário para canto; desligado dá um modelo mais leve",
+    "Version": "Versão",
+    "Create / open experiment": "Criar / abrir experimento",
+    "Created": "Criado",
+    "Opened": "Aberto",
+    "pitch guidance": "guia de pitch",
+    "on": "ligado",
+    "off": "desligado",
+    # step 2a
+    "### Step 2a · Preprocess the dataset\nEvery audio file at the top level of the folder (subfolders are not read) "
+    "is filtered, cut at silences into ~3.7 s pieces and normalised.": (
+        "### Passo 2a · Pré-processar o dataset\nCada arquivo de áudio no nível superior da pasta (subpastas não são "
+        "lidas) é filtrado, cortado nos silêncios em pedaços de ~3,7 s e normalizado."
+    ),
+    "Folder on the server": "Pasta no servidor",
+    "Upload files or a folder": "Enviar arquivos ou uma pasta",
+    "Recordings from": "Gravações de",
+    "Dataset folder on the server": "Pasta do dataset no servidor",
+    "Audio files": "Arquivos de áudio",
+    "…or a folder": "…ou uma pasta",
+    "Piece length (s)": "Duração dos pedaços (s)",
+    "3.0 for GPUs with ≤ 4 GB": "3.0 para GPUs com ≤ 4 GB",
+    "Worker processes": "Processos",
+    "Preprocess": "Pré-processar",
+    "Dataset health": "Saúde do dataset",
+    "Loudness of the pieces": "Volume dos pedaços",
+    "A few pieces: loudest, middle, quietest": "Alguns pedaços: o mais alto, o do meio, o mais baixo",
+    "Speech kept: {k:.1f} s of {i:.1f} s in {p} pieces": "Fala mantida: {k:.1f} s de {i:.1f} s em {p} pedaços",
+    "Clipped files: {c} · too quiet pieces (< -40 dBFS): {q} · too short files: {s}": (
+        "Arquivos saturados: {c} · pedaços baixos demais (< -40 dBFS): {q} · arquivos curtos demais: {s}"
+    ),
+    "skipped": "ignorado",
+    "Type the path of the folder that holds your recordings": "Digite o caminho da pasta com as suas gravações",
+    "Server paths are disabled because this app can be reached by others: upload the files instead (or start the "
+    "app with --allow-server-paths)": (
+        "Caminhos do servidor estão desativados porque outras pessoas podem acessar este app: envie os arquivos "
+        "(ou inicie o app com --allow-server-paths)"
+    ),
+    # step 2b
+    "### Step 2b · Extract pitch and features\nPitch (with pitch guidance) into `2a_f0/` and `2b-f0nsf/`, HuBERT "
+    "features into `3_feature256/` (v1) or `3_feature768/` (v2). Missing weights are downloaded on first use; an "
+    "interrupted run continues where it stopped.": (
+        "### Passo 2b · Extrair pitch e features\nO pitch (com guia de pitch) vai para `2a_f0/` e `2b-f0nsf/`, as "
+        "features do HuBERT para `3_feature256/` (v1) ou `3_feature768/` (v2). Pesos que faltam são baixados no "
+        "primeiro uso; uma execução interrompida continua de onde parou."
+    ),
+    "Pitch method": "Método de pitch",
+    "rmvpe: best for most voices; pm/dio: fastest; harvest: slow, smooth; crepe/fcpe: neural": (
+        "rmvpe: o melhor para a maioria das vozes; pm/dio: os mais rápidos; harvest: lento, suave; crepe/fcpe: neurais"
+    ),
+    "Device": "Dispositivo",
+    "Own HuBERT/ContentVec model (folder or .pt on the server; empty: hubert_base)": (
+        "Modelo HuBERT/ContentVec próprio (pasta ou .pt no servidor; vazio: hubert_base)"
+    ),
+    "Extract": "Extrair",
+    "Summary": "Resumo",
+    "Pitch of one piece": "Pitch de um pedaço",
+    # step 3
+    "### Step 3 · Train\nStarts from the pretrained G/D for this sample rate, version and pitch setting (downloaded "
+    "when missing; from scratch when unavailable). Training continues in the background if you close the page; "
+    "reopen it to watch. An interrupted run resumes by itself.": (
+        "### Passo 3 · Treinar\nComeça do G/D pré-treinado desta taxa de amostragem, versão e guia de pitch (baixado "
+        "se faltar; do zero se indisponível). O treino continua em segundo plano se você fechar a página; reabra-a "
+        "para acompanhar. Um treino interrompido é retomado sozinho."
+    ),
+    "Batch size (per GPU)": "Tamanho do lote (por GPU)",
+    "Total epochs": "Total de epochs",
+    "Save every N epochs": "Salvar a cada N epochs",
+    "Keep only the latest checkpoint": "Manter só o checkpoint mais recente",
+    "Cache the dataset on the GPU": "Manter o dataset na GPU",
+    "Export a small model at each save": "Exportar um modelo pequeno a cada salvamento",
+    "Precision": "Precisão",
+    "Pretrained generator": "Gerador pré-treinado",
+    "Pretrained discriminator": "Discriminador pré-treinado",
+    "Train model": "Treinar modelo",
+    "Stop": "Parar",
+    "Train index": "Treinar index",
+    "One-click training": "Treino com um clique",
+    "One-click training runs Steps 2a, 2b and 3, the index and the model zip with the settings above; a second run "
+    "skips what is up to date.": (
+        "O treino com um clique executa os Passos 2a, 2b e 3, o index e o zip do modelo com as configurações acima; "
+        "uma segunda execução pula o que já está atualizado."
+    ),
+    "Losses": "Perdas",
+    "Log": "Registro",
+    "Make the model zip": "Gerar o zip do modelo",
+    "Model zip (model + index)": "Zip do modelo (modelo + index)",
+    "Model": "Modelo",
+    "Pretrained file not found: {p}": "Arquivo pré-treinado não encontrado: {p}",
+    "Pretrained file not found: (empty)": "Arquivo pré-treinado não encontrado: (vazio)",
+    "Training **{name}** started.": "Treino de **{name}** iniciado.",
+    "Stopping: the current step finishes and a checkpoint is saved.": (
+        "Parando: a etapa atual termina e um checkpoint é salvo."
+    ),
+    "No job is running for this experiment.": "Nenhuma tarefa em execução para este experimento.",
+    "No training running in this app. Last logged: epoch {e}, step {s}.": (
+        "Nenhum treino em execução neste app. Último registro: epoch {e}, etapa {s}."
+    ),
+    "Training **{status}**: {message}": "Treino **{status}**: {message}",
+    "Training is starting…": "O treino está começando…",
+    "Training: epoch {e}/{n}, step {s} ({i}/{k} in this epoch)": "Treino: epoch {e}/{n}, etapa {s} ({i}/{k} nesta epoch)",
+    ", about {m} min left": ", cerca de {m} min restantes",
+    "about {m} min left": "cerca de {m} min restantes",
+    "No model yet: train it first (Step 3)": "Ainda não há modelo: treine primeiro (Passo 3)",
+    # jobs
+    "Every long job of this app: running, queued (one heavy job runs at a time), finished, and those the app was "
+    "stopped in (resume them: each continues where it stopped).": (
+        "Todas as tarefas longas deste app: em execução, na fila (uma tarefa pesada por vez), terminadas, e as que "
+        "foram interrompidas quando o app parou (retome-as: cada uma continua de onde parou)."
+    ),
+    "Job id": "Id da tarefa",
+    "Resume": "Retomar",
+    "Resumed {kind} for {name}": "{kind} retomado para {name}",
+    "Choose an interrupted job (its id) to resume": "Escolha uma tarefa interrompida (o seu id) para retomar",
+    "experiment": "experimento",
+    "job": "tarefa",
+    "state": "estado",
+    "created": "criada",
+    "preprocess": "pré-processamento",
+    "extract": "extração",
+    "train": "treino",
+    "index": "index",
+    "one-click": "um clique",
+    "queued": "na fila",
+    "running": "em execução",
+    "done": "concluído",
+    "failed": "falhou",
+    "stopped": "parado",
+    "interrupted": "interrompido",
+    "the app stopped while this job ran; resume it to continue where it stopped": (
+        "o app parou durante esta tarefa; retome-a para continuar de onde parou"
+    ),
+    # infer
+    "### Convert a recording with a trained model": "### Converter uma gravação com um modelo treinado",
+    "Model (weights/*.pth)": "Modelo (weights/*.pth)",
+    "Index (optional)": "Index (opcional)",
+    "Import a model (.zip with .pth and .index, or a .pth)": "Importar um modelo (.zip com .pth e .index, ou um .pth)",
+    "Model file": "Arquivo do modelo",
+    "Import": "Importar",
+    "Imported": "Importado",
+    "Upload a model .zip (or a .pth) first": "Envie primeiro um .zip de modelo (ou um .pth)",
+    "Recording to convert": "Gravação a converter",
+    "Transpose (semitones)": "Transpor (semitons)",
+    "Index rate": "Taxa do index",
+    "Median filter (harvest)": "Filtro de mediana (harvest)",
+    "Volume envelope mix": "Mistura do envelope de volume",
+    "Protect consonants": "Proteger consoantes",
+    "Output sample rate (0: the model's)": "Taxa de amostragem da saída (0: a do modelo)",
+    "Format": "Formato",
+    "Convert": "Converter",
+    "Converted": "Convertido",
+    "Choose a model (train one, or import a .zip or .pth)": "Escolha um modelo (treine um, ou importe um .zip ou .pth)",
+    "Upload or record the audio to convert": "Envie ou grave o áudio a converter",
+    "Only the models and indexes listed here can be used when the app is shared": (
+        "Só os modelos e indexes listados aqui podem ser usados quando o app é compartilhado"
+    ),
+    "{s:.1f} s at {sr} Hz in {n} part(s). Time: pitch {p} s, conversion {c} s, total {t} s.": (
+        "{s:.1f} s a {sr} Hz em {n} parte(s). Tempo: pitch {p} s, conversão {c} s, total {t} s."
+    ),
+    # frequent errors of the steps
+    "The dataset is not preprocessed (or the last run was interrupted): run Step 2a first": (
+        "O dataset não foi pré-processado (ou a última execução foi interrompida): rode o Passo 2a primeiro"
+    ),
+    "No features to index: run Step 2b (extract) first": "Não há features para indexar: rode o Passo 2b (extrair) primeiro",
+    "No files were uploaded: choose audio files or a folder to upload": (
+        "Nenhum arquivo foi enviado: escolha arquivos de áudio ou uma pasta para enviar"
+    ),
+}
+
+
+def tr(text: str, lang: str | None) -> str:
+    """``text`` in ``lang`` ("pt", "pt-BR", … use Portuguese; anything else English). Unknown texts stay as they are."""
+    if lang and lang.lower().startswith("pt"):
+        return PT.get(text, text)
+    return text

@@ -1,0 +1,217 @@
+"""The app's long steps as jobs: each kind of job is built from JSON-able parameters, so the same code starts a
+new job and resumes one found interrupted after a restart. Progress goes to the job (fraction and text);
+the result is summarised in one line. No Gradio here: ``app.py`` only collects the parameters."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rvc.errors import RvcError
+from rvc.experiment import Experiment, ExperimentConfig, open_experiment
+from rvc.jobs import Job
+
+logger = logging.getLogger(__name__)
+
+KINDS = ("preprocess", "extract", "train", "index", "one-click")
+TRAIN_KEYS = ("epochs", "batch_size", "save_every", "latest_only", "save_small", "cache_on_gpu", "device", "precision")
+
+
+@dataclass(frozen=True)
+class Places:
+    logs_dir: Path
+    weights_dir: Path
+
+
+def work_for(kind: str, params: dict[str, Any], places: Places) -> Callable[[Job], Any]:
+    """The function a job of ``kind`` runs."""
+    builders = {
+        "preprocess": _preprocess,
+        "extract": _extract,
+        "train": _train,
+        "index": _index,
+        "one-click": _one_click,
+    }
+    if kind not in builders:
+        raise RvcError(f"unknown job kind {kind!r}")
+    return lambda job: builders[kind](job, params, places)
+
+
+def summary_for(kind: str) -> Callable[[Any], str]:
+    def summary(result: Any) -> str:
+        if result is None:
+            return ""
+        if kind in ("preprocess", "extract"):
+            return result.summary()
+        if kind == "train":
+            return (
+                f"epoch {result.epoch}, step {result.step} (started from {result.started_from}); "
+                f"small model: {result.small_model}"
+            )
+        if kind == "index":
+            return f"{result.path.name}: {result.vectors} vectors from {result.rows} feature rows, IVF{result.n_lists}"
+        return "; ".join(f"{o.stage} {o.status}" for o in result.stages) + f"; package: {result.package}"
+
+    return summary
+
+
+def _experiment(params: dict[str, Any], places: Places) -> Experiment:
+    return open_experiment(params["name"], places.logs_dir)
+
+
+def _train_config(params: dict[str, Any], places: Places) -> Any:
+    from rvc.train import TrainConfig
+
+    settings = {k: params[k] for k in TRAIN_KEYS if k in params}
+    for k in ("pretrained_g", "pretrained_d"):
+        if params.get(k):
+            settings[k] = Path(params[k])
+    extra = {k: params[k] for k in ("max_steps", "discriminator_scale", "no_pretrained", "log_every") if k in params}
+    return TrainConfig(**settings, **extra, weights_dir=places.weights_dir)
+
+
+def _preprocess(job: Job, params: dict[str, Any], places: Places) -> Any:
+    from rvc.preprocess import PreprocessConfig, preprocess_dataset
+
+    exp = _experiment(params, places)
+    config = PreprocessConfig(segment_seconds=float(params.get("segment", 3.7)), workers=params.get("workers"))
+
+    def progress(p: Any) -> None:
+        job.update(p.done / max(p.total, 1), f"{p.done}/{p.total} files: {p.result.name}")
+
+    return preprocess_dataset(exp, Path(params["dataset"]), config, progress, job.stop)
+
+
+def _extract_config(params: dict[str, Any]) -> Any:
+    from rvc.extract import ExtractConfig
+
+    emb = params.get("embedder")
+    return ExtractConfig(
+        f0_method=params.get("f0_method", "rmvpe"),
+        embedder=Path(emb) if emb else None,
+        device=params.get("device", "auto"),
+        workers=params.get("workers"),
+    )
+
+
+def _extract(job: Job, params: dict[str, Any], places: Places) -> Any:
+    from rvc.extract import extract
+
+    exp = _experiment(params, places)
+    stages = 2 if exp.config.use_f0 else 1
+
+    def progress(p: Any) -> None:
+        if p.stage == "download":
+            job.update(None, f"downloading {p.stem}: {100 * p.done // max(p.total, 1)}%")
+            return
+        base = 0.5 if (p.stage == "features" and stages == 2) else 0.0
+        job.update(base + p.done / max(p.total, 1) / stages, f"{p.stage}: {p.done}/{p.total} pieces")
+
+    return extract(exp, _extract_config(params), progress, job.stop)
+
+
+def _train(job: Job, params: dict[str, Any], places: Places) -> Any:
+    from rvc.train import train
+
+    exp = _experiment(params, places)
+    config = _train_config(params, places)
+
+    def progress(p: Any) -> None:
+        if job.progress is None or p.epoch != job.progress.epoch:
+            job.say(f"epoch {p.epoch}/{p.epochs}")
+        job.progress = p
+        per = max(p.steps_per_epoch, 1)
+        fraction = ((p.epoch - 1) + p.epoch_step / per) / max(p.epochs, 1)
+        if config.max_steps:
+            fraction = max(fraction, p.step / config.max_steps)
+        mel = p.losses.get("loss_mel")
+        job.update(fraction, f"epoch {p.epoch}/{p.epochs}, step {p.step}" + (f", mel loss {mel:.2f}" if mel else ""))
+
+    result = train(exp, config, on_progress=progress, stop=job.stop)
+    for w in result.warnings:
+        job.say(f"warning: {w}")
+    return result
+
+
+def _index(job: Job, params: dict[str, Any], places: Places) -> Any:
+    from rvc.index import train_index
+
+    return train_index(_experiment(params, places), on_progress=lambda m: job.update(None, m))
+
+
+def _one_click(job: Job, params: dict[str, Any], places: Places) -> Any:
+    from rvc.pipeline import RunConfig, run
+    from rvc.preprocess import PreprocessConfig
+
+    config = RunConfig(
+        experiment=ExperimentConfig(params["name"], params["sample_rate"], params["version"], bool(params["use_f0"])),
+        dataset_dir=Path(params["dataset"]),
+        preprocess=PreprocessConfig(segment_seconds=float(params.get("segment", 3.7)), workers=params.get("workers")),
+        extract=_extract_config(params),
+        train=_train_config(params, places),
+        weights_dir=places.weights_dir,
+    )
+    last = {"stage": ""}
+
+    def progress(p: Any) -> None:
+        if p.stage != last["stage"]:
+            job.say(p.message)
+            last["stage"] = p.stage
+        job.update(p.overall, p.message)
+
+    result = run(config, places.logs_dir, progress, job.stop)
+    for o in result.stages:
+        job.say(f"{o.stage}: {o.status} {o.detail}")
+    return result
+
+
+# --- what the pages show of an experiment --------------------------------------------------------------------
+
+
+def dataset_health(experiment: Experiment, examples: int = 3) -> dict[str, Any]:
+    """After Step 2a: totals, skipped files and why, warning counts, the loudness of every piece (dBFS, for a
+    histogram) and a few pieces to listen to (the loudest, a middle one, the quietest)."""
+    from rvc.audio import db
+    from rvc.preprocess import load_report
+
+    report = load_report(experiment.paths)
+    t = report.totals
+    loud: list[tuple[float, Path]] = []
+    for stem in sorted(s for f in report.files for s in f.stems):
+        path = experiment.paths.wavs16k / f"{stem}.wav"
+        x = _read_wav(path)
+        rms = float(np.sqrt(np.mean(np.square(x)))) if len(x) else 0.0
+        loud.append((float(db(rms)), path))
+    warnings = [w for f in report.files for w in f.warnings]
+    short = sum(1 for f in report.files if f.status == "skipped" and "short" in f.reason)
+    quiet = sum(1 for v, _ in loud if v < -40)
+    ordered = sorted(loud, key=lambda x: -x[0])
+    picks = [ordered[0], ordered[len(ordered) // 2], ordered[-1]][:examples] if ordered else []
+    return {
+        "kept_seconds": t["kept_seconds"],
+        "input_seconds": t["input_seconds"],
+        "pieces": t["pieces"],
+        "files": t["files"],
+        "skipped": [(f.name, f.reason) for f in report.files if f.status == "skipped"],
+        "clipped_files": sum(1 for w in warnings if w.startswith("clipped")),
+        "quiet_pieces": quiet,
+        "short_files": short,
+        "filtered_pieces": t["filtered_pieces"],
+        "loudness_db": [round(v, 1) for v, _ in loud],
+        "examples": [p for _, p in dict.fromkeys(picks)],
+    }
+
+
+def _read_wav(path: Path) -> np.ndarray:
+    from scipy.io import wavfile
+
+    try:
+        _, x = wavfile.read(path)
+    except (OSError, ValueError):
+        return np.zeros(0, np.float32)
+    return x.astype(np.float32)
