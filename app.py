@@ -829,6 +829,17 @@ def settings_from(args: argparse.Namespace) -> tuple[AppSettings, bool]:
     return AppSettings(logs_dir=Path(logs_dir), allow_server_paths=allow, space=space), public
 
 
+def launch_options(settings: AppSettings) -> dict[str, Any]:
+    """What ``launch`` gets besides the address: translations, the upload limit, and file access limited to the
+    experiments and models (the job records and the pretrained weights are never served)."""
+    return {
+        "i18n": I18N,
+        "max_file_size": "1gb",
+        "allowed_paths": [str(settings.logs_dir.resolve()), str(settings.weights_dir.resolve())],
+        "blocked_paths": [str(Path("pretrained").resolve()), str(settings.logs_dir.resolve() / ".jobs")],
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -838,18 +849,14 @@ def main(argv: list[str] | None = None) -> None:
     if public and auth is None and settings.space is None:
         logger.warning("THIS APP IS OPEN TO ANYONE WHO HAS ITS ADDRESS: start it with --auth user:password")
     demo = build_demo(settings)
-    blocked = [str(Path("pretrained").resolve()), str(settings.logs_dir.resolve() / ".jobs")]
     concurrency = settings.space.concurrency if settings.space else 1
     _, _, share_url = demo.queue(max_size=16, default_concurrency_limit=concurrency).launch(
         server_name=args.host,
         server_port=args.port,
         share=args.share and settings.space is None,
         auth=auth,
-        max_file_size="1gb",
-        allowed_paths=[str(settings.logs_dir.resolve()), str(settings.weights_dir.resolve())],
-        blocked_paths=blocked,
-        i18n=I18N,
         prevent_thread_lock=True,
+        **launch_options(settings),
     )
     if args.share and settings.space is None and not share_url:
         logger.warning(

@@ -97,9 +97,10 @@ class Job:
         if self._registry is None:
             return
         now = time.monotonic()
-        if throttle and now - self._saved < 2.0:
-            return
-        self._saved = now
+        if throttle:  # progress: at most every 2 s (log lines and state changes: always)
+            if now - self._saved < 2.0:
+                return
+            self._saved = now
         self._registry.save(self)
 
 

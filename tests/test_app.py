@@ -23,7 +23,13 @@ ROOT = Path(__file__).resolve().parent.parent
 def launch(settings):
     demo = app.build_demo(settings)
     demo.queue(max_size=16, default_concurrency_limit=1)
-    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", server_port=free_port())
+    _, url, _ = demo.launch(
+        prevent_thread_lock=True,
+        quiet=True,
+        server_name="127.0.0.1",
+        server_port=free_port(),
+        **app.launch_options(settings),
+    )
     return demo, url
 
 
@@ -52,15 +58,21 @@ def test_endpoints_exist(served):
 def test_step1_and_step2a_from_a_server_folder(served):
     client, tmp = served
     status, _ = client.predict("voice", "48k", False, "v1", api_name="/create_experiment")
-    assert "Created experiment **voice**: 48k, v1 (256-d features), pitch guidance off" in status
+    assert "Created **voice**: 48k, v1 (256-d), pitch guidance off" in status
     cfg = json.loads((tmp / "logs" / "voice" / "config.json").read_text())
     assert cfg["experiment"]["sample_rate"] == "48k"
     status, _ = client.predict("voice", "48k", False, "v1", api_name="/create_experiment")
     assert status.startswith("Opened")
     d = good_folder(tmp / "ds", n=2)
     (d / "readme.txt").write_text("not audio")
-    report = client.predict("voice", app.SERVER_FOLDER, str(d), None, None, "3.7", 2, api_name="/preprocess")
-    assert report.startswith("2 of 3 files processed, 1 skipped")
+    status, report, hist, examples = client.predict(
+        "voice", app.SERVER_FOLDER, str(d), None, None, "3.7", 2, api_name="/preprocess"
+    )
+    assert 'data-status="done"' in status and report.startswith("2 of 3 files processed, 1 skipped")
+    assert "Speech kept:" in report and "Clipped files: 0" in report
+    assert (
+        sum(row[1] for row in (hist.get("value") or hist)["data"]) > 0 and len(examples) >= 1
+    )  # loudness histogram, pieces
     assert "skipped readme.txt: not a readable audio or video file" in report
     assert any((tmp / "logs" / "voice" / "0_gt_wavs").iterdir())
 
@@ -70,7 +82,7 @@ def test_step2a_from_uploads(served):
     client.predict("up", "40k", True, "v2", api_name="/create_experiment")
     a = write_wav(tmp / "src" / "first take.wav", speech_with_pauses(5, 44100, 1), 44100)
     b = write_wav(tmp / "src2" / "first take.wav", speech_with_pauses(5, 44100, 2), 44100)  # same name
-    report = client.predict(
+    _, report, _, _ = client.predict(
         "up", app.UPLOAD, "", [handle_file(str(a)), handle_file(str(b))], None, "3.0", 1, api_name="/preprocess"
     )
     assert report.startswith("2 of 2 files processed")
@@ -141,7 +153,7 @@ def test_step2b_from_the_client(served, embedder_dir):
     client.predict(
         "voice", app.SERVER_FOLDER, str(good_folder(tmp / "ds", n=1)), None, None, "3.7", 1, api_name="/preprocess"
     )
-    summary, plot = client.predict("voice", "pm", "cpu", str(embedder_dir), api_name="/extract")
+    _, summary, plot = client.predict("voice", "pm", "cpu", str(embedder_dir), api_name="/extract")
     assert "pieces extracted, 0 skipped; pitch (pm)" in summary
     assert plot["value"]["data"]  # the pitch track of one piece
     assert any((tmp / "logs" / "voice" / "3_feature768").iterdir())
@@ -154,25 +166,26 @@ def test_step3_training_runs_in_the_background(served, tiny_experiment):
     exp = tiny_experiment()
     args = ["voice", 4, 1, 1, False, False, False]
     defaults = client.predict(exp.name, api_name="/training_status")  # nothing running yet
-    assert defaults[0] == "" or "No training running" in defaults[0]
+    assert defaults[0] == "" and defaults[1] == ""
     from rvc import weights
 
     pg = str(weights.pretrained_dir() / "pretrained_v2" / "f0G40k.pth")
     pd_ = str(weights.pretrained_dir() / "pretrained_v2" / "f0D40k.pth")
     status, _ = client.predict(*args, pg, pd_, "cpu", "fp32", api_name="/train")
     assert "started" in status
-    with pytest.raises(Exception, match="already running"):
+    with pytest.raises(Exception, match="already (queued|running)"):
         client.predict(*args, pg, pd_, "cpu", "fp32", api_name="/train")
     deadline = time.time() + 240
     while time.time() < deadline:
-        status, log, plot = client.predict(exp.name, api_name="/training_status")
+        _, status, log, plot, card, package = client.predict(exp.name, api_name="/training_status")
         if "Training **" in status:
             break
         time.sleep(1)
     assert "Training **done**" in status, status
     assert "epoch 1/1" in log and (plot.get("value") or plot)["data"]
     assert (tmp / "weights" / "voice.pth").is_file() or any(exp.paths.root.glob("G_*.pth"))
-    assert "No training is running" in client.predict(exp.name, api_name="/stop_training")
+    assert "No job is running" in client.predict(exp.name, api_name="/stop_training")
+    assert "voice.pth" in card and "1 epochs" in card
 
 
 def test_infer_tab_converts(served, tiny_experiment, embedder_dir):
