@@ -38,6 +38,11 @@ UPLOAD = "Upload files or a folder"
 I18N = gr.I18n(pt=PT, **{"pt-BR": PT})
 L = I18N  # L("English text"): the label in the browser's language (Settings at the page's foot switches it)
 # every event that reports to the user reads the page's current language (set by Gradio's i18n) as its last input
+# the language switch: Gradio's own, in the Settings panel (it re-translates the page and remembers the choice)
+OPEN_LANGUAGE_SETTINGS = (
+    "() => { const b = [...document.querySelectorAll('footer button, footer a')]"
+    ".find(e => /Settings|Configura/i.test(e.textContent)); if (b) b.click(); }"
+)
 WITH_LANG = "(...a) => { a[a.length - 1] = document.documentElement.lang || navigator.language || 'en'; return a; }"
 
 
@@ -307,8 +312,8 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
         for status in follow(job, lang):
             yield status, gr.skip()
 
-    def poll(name: str, lang: str) -> tuple[str, str, str, Any, str, Any]:
-        """What the page shows of the experiment's newest job, its losses and its model."""
+    def poll(name: str, lang: str) -> tuple[str, str, str, Any, str]:
+        """What the page shows of the experiment's newest job, its losses and its model card."""
         import pandas as pd
 
         from rvc.train import read_metrics
@@ -316,12 +321,12 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
         name = (name or "").strip()
         job = jobs.get(name) if name else None
         rows: list[dict[str, Any]] = []
-        card, package = "", None
+        card = ""
         if name:
             try:
                 exp = open_experiment(name, settings.logs_dir)
                 rows = read_metrics(exp.paths.root)
-                card, package = model_card(exp.name, lang)
+                card = model_card(exp.name, lang)[0]
             except (RvcError, ValueError):
                 rows = []
         series = ("loss_g", "loss_d", "loss_mel", "loss_kl", "loss_fm", "lr")
@@ -333,11 +338,16 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
         ]
         plot = pd.DataFrame(long or {"step": [], "value": [], "series": []})
         log = "\n".join(job.log) if job else ""
-        return job_html(job, lang), training_text(job, rows, lang), log, plot, card, package
+        return job_html(job, lang), training_text(job, rows, lang), log, plot, card
 
     def model_card(name: str, lang: str) -> tuple[str, Any]:
+        from rvc.experiment import validate_name
         from rvc.package import read_card
 
+        try:
+            validate_name(name)
+        except RvcError:
+            return "", None
         model = settings.weights_dir / f"{name}.pth"
         if not model.is_file():
             return "", None
@@ -347,6 +357,8 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
             return "", None
         package = model.with_suffix(".zip")
         text = f"**{tr('Model', lang)}** `{model.name}`: {card.summary()}"
+        if package.is_file():  # the text changes when the zip appears, which sends it (see card.change)
+            text += f" · `{package.name}`"
         return text, str(package) if package.is_file() else None
 
     def package_model(name: str, lang: str) -> tuple[str, Any]:
@@ -475,7 +487,11 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
     with gr.Blocks(title="RVC Studio", delete_cache=(3600, 86400)) as demo:
         lang = gr.Textbox("en", visible=False, elem_id="ui-lang")
         gr.Markdown(L("# RVC Studio\nTrain a voice model from your recordings, then convert audio with it."))
-        gr.Markdown(L("Language: Settings, at the foot of the page."), elem_id="lang-note")
+        with gr.Row():
+            gr.Markdown(L("Language: Settings, at the foot of the page."), elem_id="lang-note")
+            gr.Button("🌐 English · Português", scale=0, size="sm", elem_id="lang-switch").click(
+                None, js=OPEN_LANGUAGE_SETTINGS
+            )
         if settings.space is not None:
             gr.Markdown(settings.space.notice(), elem_id="space-note")
         with gr.Tabs():
@@ -543,9 +559,7 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
                     pp_report = gr.Textbox(
                         label=L("Dataset health"), lines=8, max_lines=30, interactive=False, elem_id="pp-report"
                     )
-                    pp_hist = gr.BarPlot(
-                        x="dBFS", y="pieces", title=L("Loudness of the pieces"), elem_id="pp-hist", y_lim=[0, None]
-                    )
+                    pp_hist = gr.BarPlot(x="dBFS", y="pieces", title=L("Loudness of the pieces"), elem_id="pp-hist")
                 pp_examples = gr.Files(label=L("A few pieces: loudest, middle, quietest"), elem_id="pp-examples")
 
                 gr.Markdown(
@@ -617,9 +631,7 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
                 job_status = gr.HTML(elem_id="job-status")
                 tr_status = gr.Markdown(elem_id="tr-status")
                 with gr.Row():
-                    tr_plot = gr.LinePlot(
-                        x="step", y="value", color="series", title=L("Losses"), elem_id="tr-plot", y_lim=[0, None]
-                    )
+                    tr_plot = gr.LinePlot(x="step", y="value", color="series", title=L("Losses"), elem_id="tr-plot")
                     tr_log = gr.Textbox(
                         label=L("Log"), lines=12, max_lines=12, autoscroll=True, interactive=False, elem_id="tr-log"
                     )
@@ -629,7 +641,7 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
                     package = gr.File(label=L("Model zip (model + index)"), elem_id="tr-package", interactive=False)
                 timer = gr.Timer(2.0, active=True)
 
-            with gr.Tab(L("Infer"), id="infer"):
+            with gr.Tab(L("Infer"), id="infer") as infer_tab:
                 gr.Markdown(L("### Convert a recording with a trained model"))
                 with gr.Row():
                     model = gr.Dropdown(
@@ -653,7 +665,7 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
                 in_audio = gr.Audio(type="filepath", label=L("Recording to convert"), elem_id="in-audio")
                 with gr.Row():
                     transpose = gr.Slider(-24, 24, value=0, step=1, label=L("Transpose (semitones)"))
-                    in_method = gr.Radio(methods, value=default_method, label=L("Pitch method"))
+                    in_method = gr.Radio(methods, value=default_method, label=L("Pitch method"), elem_id="in-method")
                 with gr.Row():
                     index_rate = gr.Slider(0, 1, value=0.75, step=0.05, label=L("Index rate"))
                     filter_radius = gr.Slider(0, 7, value=3, step=1, label=L("Median filter (harvest)"))
@@ -662,10 +674,11 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
                 with gr.Row():
                     resample_sr = gr.Slider(0, 48000, value=0, step=100, label=L("Output sample rate (0: the model's)"))
                     out_format = gr.Radio(["wav", "flac", "mp3", "ogg"], value="wav", label=L("Format"))
-                    in_device = gr.Radio(["auto", "cpu", "cuda"], value="auto", label=L("Device"))
+                    in_device = gr.Radio(["auto", "cpu", "cuda"], value="auto", label=L("Device"), elem_id="in-device")
                 in_embedder = gr.Textbox(
                     label=L("Own HuBERT/ContentVec model (folder or .pt on the server; empty: hubert_base)"),
                     visible=settings.allow_server_paths,
+                    elem_id="in-embedder",
                 )
                 convert_btn = gr.Button(L("Convert"), variant="primary", elem_id="in-run")
                 in_info = gr.Markdown(elem_id="in-info")
@@ -739,8 +752,11 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
         on(one_btn.click, run_one_click,
            [exp_name, sample_rate, use_f0, version, *dataset_inputs, f0_method, device, embedder, *train_inputs],
            [job_status, timer], api_name="one_click", concurrency_limit=None)  # fmt: skip
-        on(timer.tick, poll, [exp_name], [job_status, tr_status, tr_log, tr_plot, card, package],
+        on(timer.tick, poll, [exp_name], [job_status, tr_status, tr_log, tr_plot, card],
            api_name="training_status", show_progress="hidden", queue=False)  # fmt: skip
+        # the zip is copied for download each time it is sent: only when the card (epochs, steps) changes
+        on(card.change, lambda n, la: model_card((n or "").strip(), la)[1], [exp_name], [package],
+           show_progress="hidden", queue=False, api_visibility="private")  # fmt: skip
         on(zip_btn.click, package_model, [exp_name], [card, package], api_name="package_model")
         on(jobs_timer.tick, jobs_table, [], [jobs_df], api_name="jobs", show_progress="hidden", queue=False)
         on(resume_btn.click, resume_job, [job_id], [jobs_msg, jobs_df], api_name="resume_job", queue=False)
@@ -751,10 +767,12 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
             return active[0].key if active else gr.skip()
 
         demo.load(reattach, None, [exp_name], queue=False, api_visibility="private")
-        in_refresh.click(
-            lambda: (gr.Dropdown(choices=list_models()), gr.Dropdown(choices=["", *list_indexes()])), None, [model, index],
-            queue=False, api_visibility="private",
-        )  # fmt: skip
+
+        def refresh_lists() -> tuple[Any, Any]:
+            return gr.Dropdown(choices=list_models()), gr.Dropdown(choices=["", *list_indexes()])
+
+        for event in (in_refresh.click, infer_tab.select):  # models trained since the page loaded appear
+            event(refresh_lists, None, [model, index], queue=False, api_visibility="private")
         on(model.change, choose_model, [model], [in_card, index], api_name="model_card", queue=False)
         on(import_btn.click, import_model, [upload_model], [in_card, model, index], api_name="import_model")
         on(convert_btn.click, run_convert,

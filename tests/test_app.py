@@ -177,7 +177,7 @@ def test_step3_training_runs_in_the_background(served, tiny_experiment):
         client.predict(*args, pg, pd_, "cpu", "fp32", api_name="/train")
     deadline = time.time() + 240
     while time.time() < deadline:
-        _, status, log, plot, card, package = client.predict(exp.name, api_name="/training_status")
+        _, status, log, plot, card = client.predict(exp.name, api_name="/training_status")
         if "Training **" in status:
             break
         time.sleep(1)

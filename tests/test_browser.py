@@ -10,6 +10,7 @@ import pytest
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import app  # noqa: E402
+from tests.helpers import espeak  # noqa: E402
 from tests.test_app import launch  # noqa: E402
 from tests.test_preprocess import good_folder  # noqa: E402
 
@@ -54,12 +55,12 @@ def test_steps_1_2a_2b_in_the_browser(page, embedder_dir):
     pg, tmp = page
     ARTIFACTS.mkdir(exist_ok=True)
     expect(pg.get_by_role("tab", name="Train")).to_be_visible()
-    expect(pg.locator("#step3-status")).to_contain_text("Not built yet")
+    expect(pg.locator("#step3-status")).to_contain_text("One-click training runs Steps 2a, 2b and 3")
 
     pg.locator("#exp-name textarea, #exp-name input").first.fill("browser-voice")
     pg.locator("#exp-sr").get_by_text("48k").click()
     pg.locator("#exp-create").click()
-    expect(pg.locator("#exp-status")).to_contain_text("Created experiment browser-voice: 48k, v2", timeout=20_000)
+    expect(pg.locator("#exp-status")).to_contain_text("Created browser-voice: 48k, v2", timeout=20_000)
     assert (tmp / "logs" / "browser-voice" / "config.json").is_file()
 
     d = good_folder(tmp / "dataset", n=2)
@@ -69,6 +70,9 @@ def test_steps_1_2a_2b_in_the_browser(page, embedder_dir):
     report = pg.locator("#pp-report textarea")
     expect(report).to_have_value(re.compile(r"^2 of 3 files processed, 1 skipped"), timeout=60_000)
     expect(report).to_have_value(re.compile(r"skipped broken\.mp3: "))
+    expect(report).to_have_value(re.compile(r"Speech kept: .* Clipped files: 0", re.S))
+    expect(pg.locator("#pp-hist")).to_contain_text("Loudness of the pieces")
+    expect(pg.locator("#pp-examples")).to_contain_text(".wav")
     pg.screenshot(path=str(ARTIFACTS / "train_step1_2a.png"), full_page=True)
 
     # Step 2b with pm and the test's random-weight HuBERT
@@ -77,7 +81,7 @@ def test_steps_1_2a_2b_in_the_browser(page, embedder_dir):
     pg.locator("#ex-embedder textarea, #ex-embedder input").first.fill(str(embedder_dir))
     pg.locator("#ex-run").click()
     expect(pg.locator("#ex-report textarea")).to_have_value(re.compile(r"^4 of 4 pieces extracted"), timeout=90_000)
-    expect(pg.locator("#ex-plot")).to_contain_text("Pitch of piece")
+    expect(pg.locator("#ex-plot")).to_contain_text("F0 · ")
     pg.screenshot(path=str(ARTIFACTS / "train_step2b.png"), full_page=True)
 
     pg.get_by_role("tab", name="Infer").click()
@@ -115,3 +119,82 @@ def test_training_from_the_browser_survives_a_reload(page, tiny_experiment):
     pg.locator("#tr-stop").click()
     expect(pg.locator("#tr-status")).to_contain_text("Training stopped", timeout=120_000)
     pg.screenshot(path=str(ARTIFACTS / "train_step3_stopped.png"), full_page=True)
+
+
+def test_one_click_reload_infer_and_portuguese(page, dataset, embedder_dir):
+    """One-click training from the page on a small espeak-ng dataset: progress and losses update, a reload finds
+    the job, the model converts a file in the Infer tab and the result plays; then the page in Portuguese."""
+    from playwright.sync_api import expect
+
+    from tests.test_pipeline import shrunk
+
+    pg, tmp = page
+    shrunk(tmp / "logs")  # the experiment "voice" with a tiny model, so CPU training takes seconds
+    ARTIFACTS.mkdir(exist_ok=True)
+    pg.locator("#exp-name textarea, #exp-name input").first.fill("voice")
+    pg.locator("#pp-folder textarea, #pp-folder input").first.fill(str(dataset))
+    pg.locator("#ex-method").get_by_text("pm", exact=True).click()
+    pg.locator("#ex-device").get_by_text("cpu", exact=True).click()
+    pg.locator("#ex-embedder textarea, #ex-embedder input").first.fill(str(embedder_dir))
+    for elem, value in (("#tr-epochs", "6"), ("#tr-batch", "2"), ("#tr-save", "1")):
+        pg.locator(f"{elem} input[type=number]").fill(value)
+        pg.locator(f"{elem} input[type=number]").press("Enter")
+    pg.locator("#tr-one-click").click()
+    status = pg.locator("#job-status")
+    expect(status.locator(".rvc-job")).to_have_attribute("data-kind", "one-click", timeout=30_000)
+    expect(status).to_contain_text("train: epoch", timeout=120_000)  # preprocess and extract done, training
+    plot = pg.locator("#tr-plot")
+    expect(plot).to_contain_text(re.compile(r"\dstep\d"), timeout=60_000)  # axes with ticks: points are drawn
+    first = plot.inner_text()
+    expect(plot).not_to_have_text(first, timeout=60_000)  # and it keeps updating
+    pg.screenshot(path=str(ARTIFACTS / "one_click_running.png"), full_page=True)
+
+    pg.reload(wait_until="networkidle")  # the job lives on; the page finds it again
+    expect(pg.locator("#exp-name textarea, #exp-name input").first).to_have_value("voice", timeout=20_000)
+    expect(status.locator(".rvc-job")).to_have_attribute("data-kind", "one-click", timeout=20_000)
+    expect(status.locator(".rvc-job")).to_have_attribute("data-status", "done", timeout=240_000)
+    expect(pg.locator("#tr-card")).to_contain_text("voice.pth", timeout=20_000)
+    expect(pg.locator("#tr-package")).to_contain_text(re.compile(r"voice\s*\.zip"))
+    pg.screenshot(path=str(ARTIFACTS / "one_click_done.png"), full_page=True)
+
+    pg.get_by_role("tab", name="Jobs").click()
+    expect(pg.locator("#jobs-table")).to_contain_text("one-click", timeout=20_000)
+    pg.screenshot(path=str(ARTIFACTS / "jobs.png"), full_page=True)
+
+    pg.get_by_role("tab", name="Infer").click()
+    pg.locator("#in-model input").click()
+    pg.get_by_role("option", name=re.compile(r"voice\.pth$")).click()
+    expect(pg.locator("#in-card")).to_contain_text("40k, v2, with pitch guidance", timeout=20_000)
+    expect(pg.locator("#in-index input")).to_have_value(re.compile(r"added_IVF\d+_Flat_nprobe_1_voice_v2\.index$"))
+    src = espeak("This is the converted voice.", tmp / "say.wav")
+    pg.locator("#in-audio input[type=file]").set_input_files(str(src))
+    pg.locator("#in-method").get_by_text("pm", exact=True).click()
+    pg.locator("#in-device").get_by_text("cpu", exact=True).click()
+    pg.locator("#in-embedder textarea, #in-embedder input").first.fill(str(embedder_dir))
+    pg.locator("#in-run").click()
+    expect(pg.locator("#in-info")).to_contain_text("at 40000 Hz", timeout=120_000)
+    audio = pg.locator("#in-result audio[src]").first
+    expect(audio).to_have_attribute("src", re.compile(r".+"), timeout=20_000)
+    duration = audio.evaluate(
+        "a => new Promise(r => { if (a.readyState >= 1) r(a.duration); else a.onloadedmetadata = () => r(a.duration); })"
+    )
+    assert duration > 0.5
+    assert audio.evaluate("a => { a.muted = true; return a.play().then(() => !a.paused); }")  # it plays
+    pg.screenshot(path=str(ARTIFACTS / "infer_result.png"), full_page=True)
+
+    # the language switch: Gradio's Settings panel, opened by the button at the top
+    pg.locator("#lang-switch").click()
+    chooser = pg.get_by_label("Language").last
+    chooser.click()
+    pg.get_by_role("option", name="Português do Brasil").click()
+    dialog = pg.get_by_role("dialog")
+    dialog.locator("h2 + button, h2 button").first.click()  # the ✖ beside the panel's title
+    expect(dialog).to_be_hidden()
+    expect(pg.get_by_role("tab", name="Treinar")).to_be_visible(timeout=20_000)
+    expect(pg.get_by_role("tab", name="Tarefas")).to_be_visible()
+    pg.get_by_role("tab", name="Treinar").click()
+    expect(pg.locator("#exp-create")).to_contain_text("Criar / abrir experimento")
+    pg.locator("#exp-name textarea, #exp-name input").first.fill("voice")
+    pg.locator("#exp-create").click()
+    expect(pg.locator("#exp-status")).to_contain_text("Aberto voice", timeout=20_000)  # a message from the server
+    pg.screenshot(path=str(ARTIFACTS / "train_pt.png"), full_page=True)
