@@ -34,6 +34,7 @@ from rvc.spaces import SpaceInfo, detect_space
 logger = logging.getLogger("rvc.app")
 
 SERVER_FOLDER = "Folder on the server"
+EXAMPLES = 3  # pieces to listen to after Step 2a
 UPLOAD = "Upload files or a folder"
 I18N = gr.I18n(pt=PT, **{"pt-BR": PT})
 L = I18N  # L("English text"): the label in the browser's language (Settings at the page's foot switches it)
@@ -157,7 +158,10 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
         from rvc.preprocess import collect_uploads
 
         if source == SERVER_FOLDER:
-            return server_path(folder, "Type the path of the folder that holds your recordings", lang)
+            path = server_path(folder, "Type the path of the folder that holds your recordings", lang)
+            if not path.is_dir():
+                raise _fail(tr("Dataset folder not found: {p}", lang).format(p=path), lang)
+            return path
         uploaded = [*(files or []), *(folder_files or [])]
         try:
             return collect_uploads([Path(f) for f in uploaded], exp.paths.uploads)
@@ -172,13 +176,13 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
         params = {"name": exp.name, "dataset": str(dataset), "segment": float(segment), "workers": int(workers) or None}
         job = start_job(exp.name, "preprocess", params, lang)
         for status in follow(job, lang):
-            yield status, "", gr.skip(), gr.skip()
+            yield status, "", gr.skip(), *([gr.skip()] * EXAMPLES)
         if job.status == "done":
             yield (status, *health_outputs(exp, job.result.summary(), lang))
         else:
-            yield status, job.message, gr.skip(), gr.skip()
+            yield status, job.message, gr.skip(), *([gr.skip()] * EXAMPLES)
 
-    def health_outputs(exp: Any, summary: str, lang: str) -> tuple[str, Any, Any]:
+    def health_outputs(exp: Any, summary: str, lang: str) -> tuple[Any, ...]:
         import pandas as pd
 
         from rvc.tasks import dataset_health
@@ -186,7 +190,7 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
         try:
             h = dataset_health(exp)
         except RvcError:
-            return summary, gr.skip(), gr.skip()
+            return summary, gr.skip(), *([gr.skip()] * EXAMPLES)
         lines = [
             summary,
             tr("Speech kept: {k:.1f} s of {i:.1f} s in {p} pieces", lang).format(
@@ -202,7 +206,8 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
             b = max(-60.0, float(int(v // 3) * 3))
             bins[b] = bins.get(b, 0) + 1
         frame = pd.DataFrame({"dBFS": list(bins), "pieces": list(bins.values())})
-        return "\n".join(lines), frame, [str(p) for p in h["examples"]]
+        pieces = [str(p) for p in h["examples"]][:EXAMPLES]
+        return "\n".join(lines), frame, *(pieces + [None] * (EXAMPLES - len(pieces)))
 
     # --- Step 2b --------------------------------------------------------------------------------------------
 
@@ -263,7 +268,7 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
             "device": device, "precision": precision,
         }  # fmt: skip
         custom = [(p or "").strip() for p in (pre_g, pre_d)]
-        if custom != [default_g, default_d]:
+        if custom != [default_g, default_d] and any(custom):  # both empty: the defaults
             for p, key in zip(custom, ("pretrained_g", "pretrained_d"), strict=True):
                 path = server_path(p, "Pretrained file not found: (empty)", lang)
                 if not path.is_file():
@@ -392,9 +397,12 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
 
     def resume_job(job_id: str, lang: str) -> tuple[str, Any]:
         old = jobs.by_id((job_id or "").strip())
-        if old is None or old.status != "interrupted":
-            raise _fail("Choose an interrupted job (its id) to resume", lang)
-        job = start_job(old.key, old.kind, old.params, lang)
+        try:
+            if old is None:
+                raise RvcError("Choose an interrupted job (its id) to resume")
+            job = jobs.resume(old.id, work_for(old.kind, old.params, places), summary_for(old.kind))
+        except RvcError as e:
+            raise _fail(e, lang) from e
         return tr("Resumed {kind} for {name}", lang).format(kind=tr(job.kind, lang), name=job.key), jobs_table(lang)
 
     def stop_by_id(job_id: str, lang: str) -> tuple[str, Any]:
@@ -494,6 +502,7 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
             )
         if settings.space is not None:
             gr.Markdown(settings.space.notice(), elem_id="space-note")
+        jobs_banner = gr.Markdown(elem_id="jobs-banner")
         with gr.Tabs():
             with gr.Tab(L("Train"), id="train"):
                 gr.Markdown(L("### Step 1 · Experiment\nEverything of one voice model lives in `logs/<name>/`."))
@@ -502,6 +511,7 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
                         choices=list_experiments(settings.logs_dir),
                         label=L("Open an existing experiment"),
                         value=None,
+                        allow_custom_value=True,  # experiments made after the page loaded (names are validated)
                         elem_id="exp-existing",
                     )
                     refresh = gr.Button("↻", scale=0, min_width=40, elem_id="exp-refresh")
@@ -560,7 +570,11 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
                         label=L("Dataset health"), lines=8, max_lines=30, interactive=False, elem_id="pp-report"
                     )
                     pp_hist = gr.BarPlot(x="dBFS", y="pieces", title=L("Loudness of the pieces"), elem_id="pp-hist")
-                pp_examples = gr.Files(label=L("A few pieces: loudest, middle, quietest"), elem_id="pp-examples")
+                with gr.Row(elem_id="pp-examples"):
+                    pp_examples = [
+                        gr.Audio(label=L(which), type="filepath", interactive=False, elem_id=f"pp-example-{i}")
+                        for i, which in enumerate(("Loudest piece", "A middle piece", "Quietest piece"))
+                    ]
 
                 gr.Markdown(
                     L(
@@ -709,13 +723,14 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
            api_name="create_experiment")  # fmt: skip
         on(existing.input, load_experiment, [existing], [exp_name, sample_rate, use_f0, version, exp_status],
            api_name="open_experiment")  # fmt: skip
-        refresh.click(
-            lambda: gr.Dropdown(choices=list_experiments(settings.logs_dir)),
-            None,
-            [existing],
-            queue=False,
-            api_visibility="private",
-        )
+        for event in (refresh.click, demo.load):
+            event(
+                lambda: gr.Dropdown(choices=list_experiments(settings.logs_dir)),
+                None,
+                [existing],
+                queue=False,
+                api_visibility="private",
+            )
         source.change(
             lambda s: (gr.Textbox(visible=s == SERVER_FOLDER), gr.Row(visible=s != SERVER_FOLDER)),
             [source],
@@ -724,7 +739,7 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
             api_visibility="private",
         )
         dataset_inputs = [source, folder, files, folder_files, segment, workers]
-        on(pp_btn.click, run_preprocess, [exp_name, *dataset_inputs], [pp_status, pp_report, pp_hist, pp_examples],
+        on(pp_btn.click, run_preprocess, [exp_name, *dataset_inputs], [pp_status, pp_report, pp_hist, *pp_examples],
            api_name="preprocess", concurrency_limit=None)  # fmt: skip
         on(ex_btn.click, run_extract, [exp_name, f0_method, device, embedder], [ex_status, ex_report, ex_plot],
            api_name="extract", concurrency_limit=None)  # fmt: skip
@@ -767,6 +782,16 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
             return active[0].key if active else gr.skip()
 
         demo.load(reattach, None, [exp_name], queue=False, api_visibility="private")
+
+        def interrupted(lang: str) -> str:
+            found = [f"{tr(j.kind, lang)} ({j.key})" for j in jobs.all() if j.status == "interrupted"]
+            if not found:
+                return ""
+            return "⚠ " + tr("Interrupted jobs: {jobs}. Open the Jobs tab to resume them.", lang).format(
+                jobs=", ".join(found[:5])
+            )
+
+        on(demo.load, interrupted, [], [jobs_banner], queue=False, api_visibility="private")
 
         def refresh_lists() -> tuple[Any, Any]:
             return gr.Dropdown(choices=list_models()), gr.Dropdown(choices=["", *list_indexes()])
@@ -863,6 +888,9 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     args = parse_args(argv)
     settings, public = settings_from(args)
+    if settings.space is not None and settings.space.data_dir is not None:  # weights persist next to the data
+        os.environ.setdefault("RVC_PRETRAINED_DIR", str(settings.space.data_dir / "pretrained"))
+        os.environ.setdefault("HF_HOME", str(settings.space.data_dir / "hf_home"))
     auth = tuple(args.auth.split(":", 1)) if args.auth else None
     if public and auth is None and settings.space is None:
         logger.warning("THIS APP IS OPEN TO ANYONE WHO HAS ITS ADDRESS: start it with --auth user:password")

@@ -41,6 +41,7 @@ PT: dict[str, str] = {
     "Upload files or a folder": "Enviar arquivos ou uma pasta",
     "Recordings from": "Gravações de",
     "Dataset folder on the server": "Pasta do dataset no servidor",
+    "Dataset folder not found: {p}": "Pasta do dataset não encontrada: {p}",
     "Audio files": "Arquivos de áudio",
     "…or a folder": "…ou uma pasta",
     "Piece length (s)": "Duração dos pedaços (s)",
@@ -49,7 +50,12 @@ PT: dict[str, str] = {
     "Preprocess": "Pré-processar",
     "Dataset health": "Saúde do dataset",
     "Loudness of the pieces": "Volume dos pedaços",
-    "A few pieces: loudest, middle, quietest": "Alguns pedaços: o mais alto, o do meio, o mais baixo",
+    "Loudest piece": "O pedaço mais alto",
+    "A middle piece": "Um pedaço do meio",
+    "Quietest piece": "O pedaço mais baixo",
+    "Interrupted jobs: {jobs}. Open the Jobs tab to resume them.": (
+        "Tarefas interrompidas: {jobs}. Abra a aba Tarefas para retomá-las."
+    ),
     "Speech kept: {k:.1f} s of {i:.1f} s in {p} pieces": "Fala mantida: {k:.1f} s de {i:.1f} s em {p} pedaços",
     "Clipped files: {c} · too quiet pieces (< -40 dBFS): {q} · too short files: {s}": (
         "Arquivos saturados: {c} · pedaços baixos demais (< -40 dBFS): {q} · arquivos curtos demais: {s}"
@@ -152,6 +158,7 @@ PT: dict[str, str] = {
     "failed": "falhou",
     "stopped": "parado",
     "interrupted": "interrompido",
+    "resumed": "retomado",
     "the app stopped while this job ran; resume it to continue where it stopped": (
         "o app parou durante esta tarefa; retome-a para continuar de onde parou"
     ),

@@ -28,7 +28,7 @@ from rvc.errors import Cancelled, ExperimentBusyError, RvcError
 
 logger = logging.getLogger(__name__)
 
-Status = Literal["queued", "running", "done", "failed", "stopped", "interrupted"]
+Status = Literal["queued", "running", "done", "failed", "stopped", "interrupted", "resumed"]
 ACTIVE = ("queued", "running")
 KEEP_RECORDS = 200  # finished job records kept on disk
 
@@ -240,6 +240,20 @@ class JobRegistry:
         job.stop.set()
         job.say("stop requested: finishing the current item (training saves a checkpoint first)")
         return True
+
+    def resume(self, job_id: str, work: Callable[[Job], Any], summary: Callable[[Any], str] = str) -> Job:
+        """Starts an interrupted job again with its parameters; the old record is marked ``resumed``.
+
+        Raises:
+            RvcError: no interrupted job has this id. ExperimentBusyError: another job runs for its experiment.
+        """
+        old = self._jobs.get(job_id)
+        if old is None or old.status != "interrupted":
+            raise RvcError("Choose an interrupted job (its id) to resume")
+        job = self.start(old.key, old.kind, work, old.params, summary=summary)
+        old.status, old.message = "resumed", f"resumed as {job.id}"
+        self.save(old)
+        return job
 
     def wait(self, job: Job, timeout: float | None = None) -> bool:
         """Blocks until the job is no longer queued or running; False on timeout."""

@@ -65,7 +65,7 @@ def test_step1_and_step2a_from_a_server_folder(served):
     assert status.startswith("Opened")
     d = good_folder(tmp / "ds", n=2)
     (d / "readme.txt").write_text("not audio")
-    status, report, hist, examples = client.predict(
+    status, report, hist, *examples = client.predict(
         "voice", app.SERVER_FOLDER, str(d), None, None, "3.7", 2, api_name="/preprocess"
     )
     assert 'data-status="done"' in status and report.startswith("2 of 3 files processed, 1 skipped")
@@ -82,7 +82,7 @@ def test_step2a_from_uploads(served):
     client.predict("up", "40k", True, "v2", api_name="/create_experiment")
     a = write_wav(tmp / "src" / "first take.wav", speech_with_pauses(5, 44100, 1), 44100)
     b = write_wav(tmp / "src2" / "first take.wav", speech_with_pauses(5, 44100, 2), 44100)  # same name
-    _, report, _, _ = client.predict(
+    _, report, *_ = client.predict(
         "up", app.UPLOAD, "", [handle_file(str(a)), handle_file(str(b))], None, "3.0", 1, api_name="/preprocess"
     )
     assert report.startswith("2 of 2 files processed")
@@ -237,3 +237,53 @@ def test_infer_tab_converts(served, tiny_experiment, embedder_dir):
         api_name="/convert",
     )
     assert "at 40000 Hz in 1 part(s)" in info and Path(out).stat().st_size > 1000
+
+
+def test_open_experiment_index_card_package_and_import(served, tiny_experiment):
+    """The endpoints around a trained model: open, train the index, the model card, the zip, importing it."""
+    from gradio_client import handle_file
+
+    from tests.test_pipeline import _small_model_file
+
+    client, tmp = served
+    exp = tiny_experiment()
+    name, sr, f0, version, summary = client.predict(exp.name, api_name="/open_experiment")
+    assert (name, sr, f0, version) == ("voice", "40k", True, "v2") and summary.startswith("Opened **voice**")
+    with pytest.raises(Exception, match="No model yet"):
+        client.predict(exp.name, api_name="/package_model")
+    status = client.predict(exp.name, api_name="/train_index")
+    assert 'data-status="done"' in status and "added_IVF" in status
+    (tmp / "weights").mkdir()
+    model = _small_model_file(tmp / "weights" / "voice.pth", epoch=7, step=70, dataset_seconds=90.0)
+    card, zipped = client.predict(exp.name, api_name="/package_model")
+    assert "7 epochs, 70 steps" in card and "1.5 min of training audio" in card and zipped.endswith("voice.zip")
+    card, index = client.predict(str(model), api_name="/model_card")
+    assert "voice: 40k, v2, with pitch guidance" in card and index["value"].endswith("_voice_v2.index")
+    imported = tmp / "elsewhere"
+    imported.mkdir()
+    (imported / "voice.zip").write_bytes(Path(zipped).read_bytes())
+    (tmp / "weights" / "voice.pth").unlink()  # as on another machine: the zip brings the model back
+    message, model_update, index_update = client.predict(
+        handle_file(str(imported / "voice.zip")), api_name="/import_model"
+    )
+    model_path, index_path = model_update["value"], index_update["value"]
+    assert message.startswith("Imported: voice: 40k") and Path(model_path) == tmp / "weights" / "voice.pth"
+    assert Path(index_path).parent == tmp / "weights" and index_path.endswith("_voice_v2.index")
+    with pytest.raises(Exception, match="Invalid file type"):  # the upload's own type check
+        client.predict(handle_file(str(exp.paths.config)), api_name="/import_model")
+    fake = tmp / "fake.zip"
+    fake.write_text("not a zip")
+    with pytest.raises(Exception, match="fake.zip is not a zip archive"):
+        client.predict(handle_file(str(fake)), api_name="/import_model")
+
+
+def test_one_click_and_stop_endpoints_report_bad_input(served):
+    client, tmp = served
+    args = ["voice", "40k", True, "v2", app.SERVER_FOLDER, str(tmp / "missing"), None, None, "3.7", 1, "pm", "cpu", ""]
+    train = [2, 1, 1, False, False, False, "", "", "cpu", "fp32"]
+    with pytest.raises(Exception, match="Dataset folder not found"):
+        client.predict(*args, *train, api_name="/one_click")
+    with pytest.raises(Exception, match="contains a path separator"):
+        client.predict("../x", *args[1:], *train, api_name="/one_click")
+    message, table = client.predict("no-such-job", api_name="/stop_job")
+    assert message == "No job is running for this experiment." and "data" in table

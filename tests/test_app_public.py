@@ -187,6 +187,8 @@ def test_an_interrupted_job_resumes_from_the_page(tmp_path, tiny_experiment):
         while time.time() < deadline and not list(exp.paths.root.glob("added_IVF*.index")):
             time.sleep(0.5)
         assert list(exp.paths.root.glob("added_IVF*.index"))
+        table = client.predict(api_name="/jobs")
+        assert ["resumed"] == [row[3] for row in table["data"] if row[0] == record["id"]]
         with pytest.raises(Exception, match="Choose an interrupted job"):
             client.predict("no-such-job", api_name="/resume_job")
     finally:
