@@ -283,9 +283,14 @@ def convert_file(
     fmt = fmt or Path(output).suffix.lstrip(".").lower() or "wav"
     if fmt not in FORMATS:
         raise RvcError(f"output format must be one of {', '.join(FORMATS)}, not {fmt!r}")
-    x = decode_audio(Path(source), SR16).samples
+    from rvc.errors import AudioDecodeError
+
+    try:
+        x = decode_audio(Path(source), SR16).samples
+    except AudioDecodeError as e:
+        raise AudioDecodeError(f"{Path(source).name}: {e}") from e
     if len(x) < SR16 // 10:
-        raise RvcError(f"{source} is too short to convert ({len(x) / SR16:.2f} s)")
+        raise RvcError(f"{Path(source).name} is too short to convert ({len(x) / SR16:.2f} s)")
     converter = Converter(Path(model), cfg, on_progress)
     audio, sr, info = converter.convert(x, on_progress)
     written_sr = write_audio(Path(output), audio, sr, fmt)

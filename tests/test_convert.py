@@ -86,3 +86,70 @@ def test_cli_infer(tmp_path, trained, embedder_dir):
     r = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["sample_rate"] == 40000 and (tmp_path / "o.flac").stat().st_size > 1000
+
+
+def test_bad_models_indexes_and_inputs(tmp_path, trained, embedder_dir):
+    """Each bad input is a clear message, or a correct result: never a traceback."""
+    import faiss
+    import torch
+
+    from rvc.errors import AudioDecodeError, ModelFileError
+    from tests.helpers import ffmpeg, write_wav
+
+    _, model = trained
+    cfg = V.ConvertConfig(f0_method="pm", embedder=embedder_dir, device="cpu")
+    src = espeak("A short sentence.", tmp_path / "in.wav")
+
+    text = tmp_path / "notes.pth"
+    text.write_text("not a model")
+    with pytest.raises(ModelFileError, match="notes.pth"):
+        V.convert_file(text, src, tmp_path / "o.wav", cfg)
+
+    class Boom:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'pwned'}",))
+
+    evil = tmp_path / "evil.pth"
+    torch.save({"weight": Boom()}, evil)
+    with pytest.raises(ModelFileError):
+        V.convert_file(evil, src, tmp_path / "o.wav", cfg)
+    assert not (tmp_path / "pwned").exists()
+
+    v1_index = tmp_path / "added_IVF1_Flat_nprobe_1_x_v1.index"
+    idx = faiss.index_factory(256, "IVF1,Flat")
+    feats = np.random.default_rng(0).standard_normal((64, 256)).astype(np.float32)
+    idx.train(feats)
+    idx.add(feats)
+    faiss.write_index(idx, str(v1_index))
+    with pytest.raises(RvcError, match="holds 256-d vectors; this model needs a 768-d \\(v2\\) index"):
+        V.convert_file(model, src, tmp_path / "o.wav", V.ConvertConfig(**{**cfg.__dict__, "index": v1_index}))
+
+    video = tmp_path / "video.mp4"
+    ffmpeg("-f", "lavfi", "-i", "color=c=black:s=32x32:d=1", "-an", str(video))
+    with pytest.raises(AudioDecodeError, match="video.mp4"):
+        V.convert_file(model, video, tmp_path / "o.wav", cfg)
+
+    silent = write_wav(tmp_path / "silent.wav", np.zeros(3 * 16000, np.float32), 16000)
+    r = V.convert_file(model, silent, tmp_path / "silent_out.wav", cfg)
+    out = decode_audio(r.output, r.sample_rate).samples
+    assert abs(len(out) / r.sample_rate - 3.0) < 0.01 and np.isfinite(out).all()
+
+    one = write_wav(tmp_path / "one.wav", 0.3 * np.sin(np.arange(16000) * 2 * np.pi * 220 / 16000), 16000)
+    r = V.convert_file(model, one, tmp_path / "one_out.flac", cfg)
+    out = decode_audio(r.output, r.sample_rate).samples
+    assert abs(len(out) / r.sample_rate - 1.0) < 0.01 and np.isfinite(out).all()
+
+
+def test_index_rate_zero_equals_no_index(tmp_path, trained, embedder_dir):
+    exp, model = trained
+    index = train_index(exp).path
+    x = decode_audio(espeak("Same output either way.", tmp_path / "in.wav"), 16000).samples
+    torch_seed = 7
+    outs = []
+    for idx in (None, index):
+        import torch
+
+        torch.manual_seed(torch_seed)
+        cfg = V.ConvertConfig(f0_method="pm", embedder=embedder_dir, device="cpu", index=idx, index_rate=0.0)
+        outs.append(V.Converter(model, cfg).convert(x)[0])
+    np.testing.assert_array_equal(outs[0], outs[1])
