@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,7 @@ class ConvertConfig:
     x_query: float = 6.0  # search window for the quietest cut point
     x_center: float = 38.0  # chunk length
     x_max: float = 41.0  # inputs longer than this are chunked
+    stream_above: float = 300.0  # seconds: longer inputs are filtered, converted and written part by part
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.index_rate <= 1.0:
@@ -100,6 +101,7 @@ class Converter:
 
         say = on_progress or (lambda _m: None)
         self.cfg = cfg
+        self.pitch_seconds = 0.0  # of the last streamed conversion
         self.device = resolve_device(cfg.device)
         say("loading the model")
         self.net = load_generator(model).to(self.device)
@@ -205,6 +207,59 @@ class Converter:
         timings["total"] = round(time.monotonic() - t0, 3)
         return audio.astype(np.float32), sr, {"chunks": len(bounds), "timings": timings}
 
+    def stream(
+        self, x16: np.ndarray, out_rate: int, on_progress: Callable[[str], None] | None = None
+    ) -> Iterator[np.ndarray]:
+        """Converts a long input part by part, in bounded memory: each part (cut at quiet points as in
+        :meth:`convert`) is high-passed, pitched and converted with ``x_pad`` seconds of context on each side,
+        given the input's loudness envelope (``rms_mix_rate``) and resampled to ``out_rate``; the pieces are
+        yielded in order, before the final peak limit (the caller applies it over the whole)."""
+        import soxr
+        from scipy import signal
+
+        say = on_progress or (lambda _m: None)
+        cfg = self.cfg
+        self.pitch_seconds = 0.0
+        t_pad, t_pad_tgt = int(SR16 * cfg.x_pad), int(self.sr * cfg.x_pad)
+        sos = signal.butter(5, 48, btype="high", fs=SR16, output="sos")
+        bounds = [*cut_points(x16, cfg), len(x16)]
+        rate_out = self.sr
+        resampler = (
+            soxr.ResampleStream(rate_out, out_rate, 1, dtype="float32", quality="HQ") if out_rate != rate_out else None
+        )
+        start, done = 0, 0
+        for i, end in enumerate(bounds):
+            say(f"converting part {i + 1}/{len(bounds)}")
+            seg = _context(x16, start - t_pad, end + t_pad + HOP)
+            seg = signal.sosfiltfilt(sos, seg).astype(np.float32)
+            coarse = f0 = None
+            if self.f0:
+                t = time.monotonic()
+                coarse, f0 = self.pitch(seg, len(seg) // HOP)
+                self.pitch_seconds += time.monotonic() - t
+            out = self._chunk(seg, coarse, f0)
+            out = out[t_pad_tgt : len(out) - t_pad_tgt]
+            want = round(end * self.sr / SR16) - done  # the input's duration, to the sample, over all parts
+            out = np.pad(out, (0, max(0, want - len(out))))[:want]
+            done += len(out)
+            if cfg.rms_mix_rate < 1:
+                out = mix_rms(x16[start:end], SR16, out, self.sr, cfg.rms_mix_rate)
+            if resampler is not None:
+                out = resampler.resample_chunk(out.astype(np.float32), last=i == len(bounds) - 1)
+            yield out.astype(np.float32)
+            start = end
+
+
+def _context(x: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """``x[lo:hi]``, reflected where it runs past either end (as padding the whole input would give)."""
+    n = len(x)
+    left, right = max(0, -lo), max(0, hi - n)
+    core = x[max(0, lo) : min(n, hi)]
+    if left or right:
+        mode = "reflect" if len(core) > max(left, right) else "constant"
+        core = np.pad(core, (left, right), mode=mode)
+    return core.astype(np.float32, copy=False)
+
 
 def _load_index(path: Path, dim: int) -> tuple[Any, np.ndarray]:
     import faiss
@@ -271,6 +326,74 @@ def write_audio(path: Path, audio: np.ndarray, sr: int, fmt: str) -> int:
     return sr
 
 
+def write_audio_stream(path: Path, blocks: Iterable[np.ndarray], sr: int, fmt: str, gain: float = 1.0) -> None:
+    """Encodes blocks of mono float32 audio (already at a rate ``fmt`` accepts) one after another, times ``gain``;
+    written to a temporary file and renamed."""
+    import av
+
+    codec, sample_fmt = {
+        "wav": ("pcm_s16le", "s16"),
+        "flac": ("flac", "s16"),
+        "mp3": ("libmp3lame", "s16p"),
+        "ogg": ("libopus", "flt"),
+    }[fmt]
+    tmp = path.with_name(f".{path.name}.tmp.{fmt}")
+    try:
+        with av.open(str(tmp), "w", format=fmt) as out:
+            stream = out.add_stream(codec, rate=sr, layout="mono")
+            for block in blocks:
+                block = np.clip(block * gain, -1, 1)
+                data = block.astype(np.float32) if sample_fmt == "flt" else (block * 32767).astype(np.int16)
+                frame = av.AudioFrame.from_ndarray(data[None], format=sample_fmt, layout="mono")
+                frame.sample_rate = sr
+                for packet in stream.encode(frame):
+                    out.mux(packet)
+            for packet in stream.encode(None):
+                out.mux(packet)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _convert_long(
+    converter: Converter, x: np.ndarray, output: Path, fmt: str, on_progress: Callable[[str], None] | None
+) -> tuple[int, float, int, dict[str, float]]:
+    """The streaming path: parts go to a raw float32 file next to the output (the peak is known only at the
+    end), then that file is encoded in blocks with the final gain. Memory stays that of a few parts."""
+    t0 = time.monotonic()
+    cfg = converter.cfg
+    sr = cfg.resample_sr if cfg.resample_sr >= 16000 else converter.sr
+    if (fmt == "mp3" and sr not in MP3_RATES) or (fmt == "ogg" and sr != 48000):
+        sr = 48000
+    peak = float(np.abs(x).max()) if len(x) else 0.0
+    if peak / 0.95 > 1:
+        x = x / (peak / 0.95)
+    raw = output.with_name(f".{output.name}.parts.f32")
+    n, peak, parts = 0, 0.0, 0
+    try:
+        with open(raw, "wb") as f:
+            for piece in converter.stream(x, sr, on_progress):
+                f.write(piece.tobytes())
+                n += len(piece)
+                parts += 1
+                if len(piece):
+                    peak = max(peak, float(np.abs(piece).max()))
+        gain = 1.0 / (peak / 0.99) if peak / 0.99 > 1 else 1.0
+        block = 10 * sr
+
+        def blocks() -> Iterator[np.ndarray]:
+            with open(raw, "rb") as f:
+                while chunk := f.read(block * 4):
+                    yield np.frombuffer(chunk, np.float32)
+
+        write_audio_stream(output, blocks(), sr, fmt, gain)
+    finally:
+        raw.unlink(missing_ok=True)
+    total = time.monotonic() - t0
+    pitch = converter.pitch_seconds
+    return sr, n / sr, parts, {"pitch": round(pitch, 3), "convert": round(total - pitch, 3), "total": round(total, 3)}
+
+
 def convert_file(
     model: Path,
     source: Path,
@@ -292,9 +415,18 @@ def convert_file(
     if len(x) < SR16 // 10:
         raise RvcError(f"{Path(source).name} is too short to convert ({len(x) / SR16:.2f} s)")
     converter = Converter(Path(model), cfg, on_progress)
+    return _convert_to(converter, x, Path(output), fmt, on_progress)
+
+
+def _convert_to(
+    converter: Converter, x: np.ndarray, output: Path, fmt: str, on_progress: Callable[[str], None] | None
+) -> ConvertResult:
+    if len(x) > converter.cfg.stream_above * SR16:
+        sr, seconds, parts, timings = _convert_long(converter, x, output, fmt, on_progress)
+        return ConvertResult(output, sr, round(seconds, 3), parts, timings)
     audio, sr, info = converter.convert(x, on_progress)
-    written_sr = write_audio(Path(output), audio, sr, fmt)
-    return ConvertResult(Path(output), written_sr, round(len(audio) / sr, 3), info["chunks"], info["timings"])
+    written_sr = write_audio(output, audio, sr, fmt)
+    return ConvertResult(output, written_sr, round(len(audio) / sr, 3), info["chunks"], info["timings"])
 
 
 @dataclass
@@ -336,12 +468,8 @@ def convert_folder(
             x = decode_audio(f, SR16).samples
             if len(x) < SR16 // 10:
                 raise RvcError(f"too short to convert ({len(x) / SR16:.2f} s)")
-            audio, sr, info = converter.convert(x)
-            out = output_dir / f"{f.stem}.{fmt}"
-            written = write_audio(out, audio, sr, fmt)
-            items.append(
-                BatchItem(f, ConvertResult(out, written, round(len(audio) / sr, 3), info["chunks"], info["timings"]))
-            )
+            items.append(BatchItem(f, _convert_to(converter, x, output_dir / f"{f.stem}.{fmt}", fmt, None)))
+
         except (AudioDecodeError, RvcError) as e:
             logger.warning("skipped %s: %s", f.name, e)
             items.append(BatchItem(f, None, str(e)))

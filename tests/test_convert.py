@@ -153,3 +153,29 @@ def test_index_rate_zero_equals_no_index(tmp_path, trained, embedder_dir):
         cfg = V.ConvertConfig(f0_method="pm", embedder=embedder_dir, device="cpu", index=idx, index_rate=0.0)
         outs.append(V.Converter(model, cfg).convert(x)[0])
     np.testing.assert_array_equal(outs[0], outs[1])
+
+
+def test_long_inputs_stream_part_by_part(tmp_path, trained, embedder_dir):
+    """Above ``stream_above`` seconds the parts are converted and written one by one: the same duration to the
+    sample, the same cut points, a loudness like the whole-array path's, in every format."""
+    from tests.helpers import write_wav
+
+    _, model = trained
+    tone = np.sin(2 * np.pi * 200 * np.arange(12800) / 16000) * 0.3
+    x = np.concatenate([tone, np.zeros(3200)] * 6).astype(np.float32)
+    x += 1e-4 * np.random.default_rng(0).standard_normal(len(x)).astype(np.float32)
+    src = write_wav(tmp_path / "long.wav", x, 16000)
+    small = dict(f0_method="pm", embedder=embedder_dir, device="cpu", x_pad=0.2, x_query=0.3, x_center=1.0, x_max=1.5)
+    whole = V.convert_file(model, src, tmp_path / "whole.wav", V.ConvertConfig(**small))
+    for fmt, rate in (("wav", 40000), ("flac", 40000), ("mp3", 48000), ("ogg", 48000)):
+        cfg = V.ConvertConfig(**small, stream_above=2.0, resample_sr=0 if fmt != "wav" else 32000)
+        r = V.convert_file(model, src, tmp_path / f"streamed.{fmt}", cfg, fmt)
+        want = 32000 if fmt == "wav" else rate
+        assert r.sample_rate == want and r.chunks == whole.chunks and set(r.timings) == {"pitch", "convert", "total"}
+        out = decode_audio(r.output, want).samples
+        assert abs(len(out) / want - len(x) / 16000) < (0.001 if fmt in ("wav", "flac") else 0.08)
+        assert np.isfinite(out).all() and 0 < np.abs(out).max() <= 1.0
+    a = decode_audio(whole.output, 40000).samples
+    b = decode_audio(tmp_path / "streamed.flac", 40000).samples
+    rms = lambda v: float(np.sqrt(np.mean(v**2)))  # noqa: E731
+    assert 0.5 < rms(b) / rms(a) < 2.0
