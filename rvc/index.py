@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -59,6 +60,21 @@ def _write_index(index: object, path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def _train(index: Any, feats: np.ndarray, say: Callable[[str], None]) -> Any:
+    """Trains the IVF lists, on the GPU when the faiss build has one (faiss-gpu); returns the trained CPU index."""
+    import faiss
+
+    if hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0:
+        say(f"training the lists on {faiss.get_num_gpus()} GPU(s)")
+        gpu = faiss.index_cpu_to_all_gpus(index)
+        gpu.train(feats)
+        index = faiss.index_gpu_to_cpu(gpu)
+        faiss.extract_index_ivf(index).nprobe = 1
+        return index
+    index.train(feats)
+    return index
+
+
 def load_features(experiment: Experiment) -> np.ndarray:
     folder = experiment.paths.features(experiment.config.version)
     files = sorted(folder.glob("*.npy")) if folder.is_dir() else []
@@ -101,7 +117,7 @@ def train_index(
         say(f"training IVF{n},Flat on {len(feats)} vectors")
         index = faiss.index_factory(feats.shape[1], f"IVF{n},Flat")
         faiss.extract_index_ivf(index).nprobe = 1
-        index.train(feats)
+        index = _train(index, feats, say)
         for old in paths.root.glob(f"*_IVF*_Flat_nprobe_1_{experiment.name}_{version}.index"):
             old.unlink()  # an earlier index of this experiment (another list count)
         _write_index(index, paths.root / index_name("trained", n, experiment.name, version))
