@@ -200,8 +200,68 @@ PT: dict[str, str] = {
 }
 
 
+# messages with parts that vary (names, paths, counts): the English pattern and its Portuguese
+PT_PATTERNS: list[tuple[str, str]] = [
+    (
+        r"Experiment name is empty: type a name such as my-voice",
+        "O nome do experimento está vazio: digite um nome como my-voice",
+    ),
+    (
+        r"Experiment name (.+) contains a path separator; use a plain name like my-voice",
+        r"O nome do experimento \1 contém um separador de caminho; use um nome simples como my-voice",
+    ),
+    (
+        r"Experiment name (.+) contains (.+): use only letters, digits, '-', '_' and '.'",
+        r"O nome do experimento \1 contém \2: use só letras, dígitos, '-', '_' e '.'",
+    ),
+    (
+        r"Experiment name is (\d+) characters long; the limit is 64",
+        r"O nome do experimento tem \1 caracteres; o limite é 64",
+    ),
+    (
+        r"Experiment (.+) does not exist in (.+): create it first .*",
+        r"O experimento \1 não existe em \2: crie-o primeiro (Passo 1)",
+    ),
+    (
+        r"Experiment (.+) already exists with other settings: (.+)\. Reopen it with its own settings, or choose a new name\.",
+        r"O experimento \1 já existe com outras configurações: \2. Reabra-o com as configurações dele, ou escolha outro nome.",
+    ),
+    (r"Dataset folder not found: (.+)", r"Pasta do dataset não encontrada: \1"),
+    (
+        r"(.+) is already (queued|running) for (.+): wait for it or stop it first",
+        r"\1 já está na fila ou em execução para \3: espere terminar ou pare primeiro",
+    ),
+    (
+        r"The experiment is busy: (.+) is running \(pid (.+)\)\. Wait for it to finish or stop it first\.",
+        r"O experimento está ocupado: \1 em execução (pid \2). Espere terminar ou pare primeiro.",
+    ),
+    (r"(.+) is not a zip archive", r"\1 não é um arquivo zip"),
+    (r"(.+) is not a loadable RVC model (.*)", r"\1 não é um modelo RVC que possa ser carregado \2"),
+    (r"(.+) is not a small RVC model(.*)", r"\1 não é um modelo RVC pequeno\2"),
+    (
+        r"(.+) must hold exactly one model \.pth \(found: (.*)\)",
+        r"\1 deve conter exatamente um modelo .pth (encontrado: \2)",
+    ),
+    (
+        r"(.+) holds (\d+)-d vectors; this model needs a (\d+)-d \((v\d)\) index",
+        r"\1 contém vetores de \2 dimensões; este modelo precisa de um index de \3 dimensões (\4)",
+    ),
+    (r"(.+) is missing and downloads are off: (.+)", r"\1 está faltando e os downloads estão desligados: \2"),
+    (r"(.+): contains no audio stream (.*)", r"\1: não contém áudio \2"),
+    (r"(.+) is too short to convert \((.+)\)", r"\1 é curto demais para converter (\2)"),
+]
+
+
 def tr(text: str, lang: str | None) -> str:
     """``text`` in ``lang`` ("pt", "pt-BR", … use Portuguese; anything else English). Unknown texts stay as they are."""
-    if lang and lang.lower().startswith("pt"):
-        return PT.get(text, text)
+    import re
+
+    if not (lang and lang.lower().startswith("pt")):
+        return text
+    if text in PT:
+        return PT[text]
+    for pattern, template in PT_PATTERNS:
+        m = re.fullmatch(pattern, text, flags=re.S)
+        if m:
+            return m.expand(template)
     return text

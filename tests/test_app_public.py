@@ -214,5 +214,11 @@ def test_every_text_of_the_page_has_its_portuguese():
     missing = [t for t in texts if t not in PT]
     assert not missing, missing
     assert tr("Stop", "pt-BR") == "Parar" and tr("Stop", "en-US") == "Stop" and tr("unknown", "pt") == "unknown"
+    from rvc.experiment import validate_name
+
+    try:
+        validate_name("a b")
+    except Exception as e:  # errors raised by the steps, with names in them, are translated too
+        assert tr(str(e), "pt-BR") == "O nome do experimento 'a b' contém ' ': use só letras, dígitos, '-', '_' e '.'"
     for en, pt in PT.items():  # the same placeholders in both
         assert sorted(__import__("re").findall(r"\{\w+", en)) == sorted(__import__("re").findall(r"\{\w+", pt)), en
