@@ -73,6 +73,13 @@ class ConvertResult:
     timings: dict[str, float]
 
 
+def retrieval_weights(score: np.ndarray) -> np.ndarray:
+    """Per row, the weights of the k retrieved vectors: ``1 / score²`` normalised (faiss's scores are squared
+    distances), with the score floored at 1e-12 so an exact hit (score 0) dominates instead of giving NaN."""
+    w = 1.0 / np.maximum(score.astype(np.float64), 1e-12) ** 2
+    return (w / w.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
 def cut_points(x: np.ndarray, cfg: ConvertConfig) -> list[int]:
     """Sample positions (multiples of 160) where a long input is cut: near every ``x_center`` s, at the quietest
     160-sample stretch within ±``x_query`` s."""
@@ -138,8 +145,7 @@ class Converter:
         base = feats.clone() if (self.f0 and cfg.protect < 0.5) else None
         if self.index_vectors is not None:
             score, ix = self.index.search(feats.numpy(), 8)
-            w = 1.0 / np.maximum(score, 1e-12) ** 2
-            w /= w.sum(axis=1, keepdims=True)
+            w = retrieval_weights(score)
             retrieved = torch.from_numpy((self.index_vectors[ix] * w[..., None]).sum(axis=1).astype(np.float32))
             feats = cfg.index_rate * retrieved + (1 - cfg.index_rate) * feats
         feats = feats.repeat_interleave(2, dim=0)

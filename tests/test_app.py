@@ -53,9 +53,22 @@ def test_endpoints_exist(served):
     client, _ = served
     names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
     assert names == {
-        "/create_experiment", "/open_experiment", "/preprocess", "/extract", "/train", "/stop_training",
-        "/training_status", "/train_index", "/one_click", "/package_model", "/jobs", "/resume_job", "/stop_job",
-        "/model_card", "/import_model", "/convert",
+        "/create_experiment",
+        "/open_experiment",
+        "/preprocess",
+        "/extract",
+        "/train",
+        "/stop_training",
+        "/training_status",
+        "/train_index",
+        "/one_click",
+        "/package_model",
+        "/jobs",
+        "/resume_job",
+        "/stop_job",
+        "/model_card",
+        "/import_model",
+        "/convert",
     }  # fmt: skip  (each has a test through the client in this file or test_app_public.py)
 
 

@@ -179,3 +179,26 @@ def test_long_inputs_stream_part_by_part(tmp_path, trained, embedder_dir):
     b = decode_audio(tmp_path / "streamed.flac", 40000).samples
     rms = lambda v: float(np.sqrt(np.mean(v**2)))  # noqa: E731
     assert 0.5 < rms(b) / rms(a) < 2.0
+
+
+def test_a_reference_layout_small_model_from_the_fixture_converts(tmp_path, embedder_dir):
+    """The fixture's seeded v2-40k generator (the reference's sizes), saved in the small-model layout RVC WebUI
+    writes, converts a recording end to end."""
+    from rvc import checkpoint as C
+    from tests.test_models import case, seeded_generator
+
+    cfg_json, cfg, _ = case("v2_40k_f0")
+    small = C.small_model(seeded_generator("v2_40k_f0").state_dict(), cfg, cfg_json["sr"], "fixture")
+    small = {k: small[k] for k in ("weight", "config", "info", "sr", "f0", "version")}  # exactly the reference keys
+    torch_save = __import__("torch").save
+    torch_save(small, tmp_path / "fixture.pth")
+    src = espeak("Fixture voice.", tmp_path / "in.wav")
+    r = V.convert_file(
+        tmp_path / "fixture.pth",
+        src,
+        tmp_path / "out.wav",
+        V.ConvertConfig(f0_method="pm", embedder=embedder_dir, device="cpu"),
+    )
+    out = decode_audio(r.output, 40000).samples
+    assert r.sample_rate == 40000 and abs(len(out) / 40000 - decode_audio(src, 16000).source_seconds) < 0.01
+    assert np.isfinite(out).all() and np.abs(out).max() > 0

@@ -76,3 +76,33 @@ def test_no_features_and_cli(tmp_path):
     )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["vectors"] == 200 and "index written" in r.stderr
+
+
+def test_recall_at_8_against_exact_search_on_clustered_data(tmp_path):
+    """At nprobe 1 (what the index file says and conversion uses) the 8 neighbours found are those exact search
+    finds, for clustered features (speech features cluster by phone and speaker)."""
+    exp, _ = create_or_open(ExperimentConfig("recall"), tmp_path)
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((1500, 768)).astype(np.float32) * 4
+    rows = np.repeat(centres, 12, axis=0) + rng.standard_normal((18_000, 768)).astype(np.float32) * 0.3
+    folder = exp.paths.features("v2")
+    folder.mkdir(parents=True)
+    for i, part in enumerate(np.array_split(rows, 6)):
+        np.save(folder / f"0_{i}.npy", part)
+    index = faiss.read_index(str(I.train_index(exp).path))
+    assert faiss.extract_index_ivf(index).nprobe == 1
+    queries = rows[rng.choice(len(rows), 500, replace=False)] + rng.standard_normal((500, 768)).astype(np.float32) * 0.1
+    exact = faiss.IndexFlatL2(768)
+    exact.add(index.reconstruct_n(0, index.ntotal))
+    _, found = index.search(queries, 8)
+    _, truth = exact.search(queries, 8)
+    recall = np.mean([len(set(a) & set(b)) / 8 for a, b in zip(found, truth, strict=True)])
+    assert recall >= 0.9, recall
+
+
+def test_retrieval_weights_are_finite_on_exact_hits():
+    from rvc.convert import retrieval_weights
+
+    w = retrieval_weights(np.array([[0.0, 0.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0], [0.0] * 8, [1.0] * 8], np.float32))
+    assert np.isfinite(w).all() and np.allclose(w.sum(axis=1), 1)
+    assert w[0, 0] > 0.999 and np.allclose(w[1], 1 / 8) and np.allclose(w[2], 1 / 8)
