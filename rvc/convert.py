@@ -254,6 +254,19 @@ class Converter:
                 out = resampler.resample_chunk(out.astype(np.float32), last=i == len(bounds) - 1)
             yield out.astype(np.float32)
             start = end
+            _give_back_memory()  # parts differ in length: without this the allocator keeps every size it saw
+
+
+def _give_back_memory() -> None:
+    """Returns freed heap pages to the system (glibc's ``malloc_trim``; a no-op elsewhere)."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _context(x: np.ndarray, lo: int, hi: int) -> np.ndarray:
