@@ -23,7 +23,7 @@ from bench.common import ROOT, machine, timed, today  # noqa: E402
 
 OUT = ROOT / "bench" / "out" / "long"
 SMALL_HUBERT = dict(
-    hidden_size=768, num_hidden_layers=2, intermediate_size=64, num_attention_heads=4, conv_dim=(32,) * 7,
+    hidden_size=768, num_hidden_layers=12, intermediate_size=32, num_attention_heads=4, conv_dim=(32,) * 7,
     num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=16, classifier_proj_size=256,
 )  # fmt: skip
 TINY = {
