@@ -200,7 +200,6 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
                 c=h["clipped_files"], q=h["quiet_pieces"], s=h["short_files"]
             ),
         ]
-        lines += [f"{tr('skipped', lang)} {n}: {r}" for n, r in h["skipped"]]
         bins: dict[float, int] = {}
         for v in h["loudness_db"]:
             b = max(-60.0, float(int(v // 3) * 3))
