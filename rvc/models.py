@@ -328,8 +328,27 @@ class Decoder(nn.Module):
                 self.resblocks.append(ResBlock(c, kr, d))
         self.conv_post = nn.Conv1d(c, 1, 7, padding=3, bias=False)
 
+    # inference in windows of this many frames, each with OVERLAP frames of context on both sides (more than the
+    # decoder's receptive field, so the joined windows equal one pass); small windows keep every tensor in the
+    # CPU caches and out of fresh mmap'd pages (tensors over 32 MB are mapped and zero-filled on each allocation)
+    WINDOW = 400
+    OVERLAP = 24
+
     def forward(self, x: torch.Tensor, f0: torch.Tensor | None, g: torch.Tensor) -> torch.Tensor:
         source = self.m_source(f0, self.upp) if self.m_source is not None else None
+        frames = x.shape[-1]
+        if self.training or torch.is_grad_enabled() or frames <= self.WINDOW + 2 * self.OVERLAP:
+            return self._run(x, source, g)
+        pieces = []
+        for start in range(0, frames, self.WINDOW):
+            lo, hi = max(0, start - self.OVERLAP), min(frames, start + self.WINDOW + self.OVERLAP)
+            src = source[..., lo * self.upp : hi * self.upp] if source is not None else None
+            y = self._run(x[..., lo:hi], src, g)
+            keep = min(self.WINDOW, frames - start)
+            pieces.append(y[..., (start - lo) * self.upp : (start - lo + keep) * self.upp])
+        return torch.cat(pieces, dim=-1)
+
+    def _run(self, x: torch.Tensor, source: torch.Tensor | None, g: torch.Tensor) -> torch.Tensor:
         x = self.conv_pre(x) + self.cond(g)
         for i, up in enumerate(self.ups):
             x = up(F.leaky_relu(x, LRELU))

@@ -154,3 +154,25 @@ def test_a_model_file_cannot_run_code(tmp_path):
     with pytest.raises(M.ModelFileError, match="not a readable model file"):
         M.load_generator(tmp_path / "evil.pth")
     assert not (tmp_path / "pwned").exists()
+
+
+def test_windowed_decoding_equals_one_pass():
+    """At inference the decoder runs in windows with overlapping context: the joined output is the one-pass output."""
+    from rvc.config import load_model_config
+    from tests.conftest import TINY_MODEL
+
+    hps = load_model_config("40k", "v2")
+    hps["model"].update(TINY_MODEL)
+    cfg = M.SynthesizerConfig.from_hparams(hps, "v2", True)
+    torch.manual_seed(0)
+    dec = M.Synthesizer(cfg).eval().dec
+    frames = M.Decoder.WINDOW * 2 + 37
+    x, f0, g = torch.randn(1, cfg.inter_channels, frames), 150 + 50 * torch.rand(1, frames), torch.randn(1, 16, 1)
+    with torch.inference_mode():
+        torch.manual_seed(1)
+        windowed = dec(x, f0, g)
+    torch.manual_seed(1)
+    with torch.no_grad():
+        whole = dec._run(x, dec.m_source(f0, dec.upp), g)
+    assert windowed.shape == whole.shape == (1, 1, frames * dec.upp)
+    assert (windowed - whole).abs().max() < 1e-5
