@@ -14,10 +14,11 @@ Index: 360,000 x 768 clustered random float32 rows (one hour of v2 features at 5
 of an experiment's 3_feature768/, then `python -m rvc index` as one whole process (k-means to 10k centroids
 above 200k rows); also the reference's 18,752 rows.
 
-Before every measured run the script waits (up to 10 min) for a 1-minute load average under 0.6 and records it,
-with the CPU time other processes used during the run.
+Before every measured run the script waits (at most --max-wait s, 10 min by default) for a 1-minute load average
+under 0.6 with other processes using under 0.2 cores, and records the load and the cores others used during the run.
 
     .venv/bin/python bench/infer.py [--device cpu|cuda] [--methods pm,pm-noindex,harvest,...] [--parts convert,index]
+        [--runs 3] [--runs-slow 1] [--max-wait 600] [--index-rows 18752,360000]
 
 Reference WebUI on 2 cores (../shared/bench/baseline.md): 60 s with pm and index rate 0.75 in 174.2 s (0.34x
 real time), harvest 171.8 s (0.35x); index of 18,752 x 768 features 8.0 s as a whole process (2.3 s the index
@@ -60,7 +61,7 @@ PIECE_ROWS = 185  # 3.7 s pieces at 50 frames/s, as Step 2a cuts them
 # --- waiting for a quiet machine --------------------------------------------------------------------------------
 
 
-def wait_idle(limit_s: float = 600.0) -> float:
+def wait_idle(limit_s: float) -> float:
     """Waits until the 1-minute load average is under LOAD_MAX and other processes used under 0.2 cores over the
     last 5 s (polls every 5 s, at most ``limit_s``); returns the load average."""
     t0 = time.monotonic()
@@ -215,19 +216,21 @@ def one(args: argparse.Namespace) -> dict[str, Any]:
     x = np.load(args.input)
     runs = []
     for _ in range(args.runs):
-        load = wait_idle()
+        load = wait_idle(args.max_wait)
         acc.clear()
         probe = Interference()
         probe.start()
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), os.times()
         audio, sr, info = conv.convert(x)
         sync()
-        wall = time.perf_counter() - t
+        wall, cpu_end = time.perf_counter() - t, os.times()
         runs.append(
             {
                 "wall": round(wall, 2),
                 "load_at_start": load,
                 "others_cores": probe.stop(),
+                "cpu_user": round(cpu_end.user - cpu.user, 1),
+                "cpu_sys": round(cpu_end.system - cpu.system, 1),
                 **{k: float(v) for k, v in info["timings"].items()},
                 **{k: round(v, 2) for k, v in acc.items()},
                 "chunks": info["chunks"],
@@ -266,10 +269,10 @@ def convert_part(args: argparse.Namespace) -> list[dict[str, Any]]:
     )
     results = []
     for label in [m for m in args.methods.split(",") if m]:
-        runs = args.runs if label.startswith("pm") else args.runs_slow
+        runs = args.runs if label == "pm" else args.runs_slow
         cmd = [sys.executable, str(Path(__file__).resolve()), "--one", label, "--runs", str(runs)]
         cmd += ["--device", args.device, "--input", str(x_path), "--model", str(model), "--hub", str(hub)]
-        cmd += ["--rmvpe", str(rm), "--index", str(index)]
+        cmd += ["--rmvpe", str(rm), "--index", str(index), "--max-wait", str(args.max_wait)]
         t = time.perf_counter()
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, env={**ENV, "RVC_OFFLINE": "1"}, check=False)
         if proc.returncode != 0:
@@ -285,14 +288,14 @@ def convert_part(args: argparse.Namespace) -> list[dict[str, Any]]:
 def print_convert(results: list[dict[str, Any]]) -> None:
     print(
         "\n| method | index | runs | wall s (median) | real time | pitch s | convert s | HuBERT+search s | "
-        "generator s | peak RSS | load at start | others' cores | reference | vs reference |"
+        "generator s | CPU user+sys s | peak RSS | load at start | others' cores | reference | vs reference |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for res in results:
         label = res["label"]
         method = label.removesuffix("-noindex")
         if "error" in res:
-            print(f"| {method} | | | not measured ({res['error']}) |||||||||||")
+            print(f"| {method} | | | not measured ({res['error']}) ||||||||||||")
             continue
         r = median_run(res)
         rtf = SECONDS / r["wall"]
@@ -306,7 +309,8 @@ def print_convert(results: list[dict[str, Any]]) -> None:
         print(
             f"| {method} | {'none' if label.endswith('-noindex') else '0.75'} | {len(res['runs'])} ({walls}) | "
             f"{r['wall']:.1f} | {rtf:.2f}× | {r.get('pitch', 0):.1f} | {r.get('convert', 0):.1f} | {hub:.1f} | "
-            f"{r.get('dec', 0) + r.get('flow', 0) + r.get('enc_p', 0):.1f} | {res['peak_rss'] / 1e9:.2f} GB | "
+            f"{r.get('dec', 0) + r.get('flow', 0) + r.get('enc_p', 0):.1f} | {r['cpu_user']:.0f}+{r['cpu_sys']:.0f} | "
+            f"{res['peak_rss'] / 1e9:.2f} GB | "
             f"{loads} | {others} | {ref_s} | {vs} |"
         )
     print("\nGenerator split (median run, s): enc_p / flow / dec (of which the NSF source); one-time costs (s)")
@@ -339,7 +343,7 @@ def clustered_features(folder: Path, rows: int, seed: int) -> None:
     marker.touch()
 
 
-def index_part(sizes: list[int]) -> list[dict[str, Any]]:
+def index_part(sizes: list[int], max_wait: float, timeout: int) -> list[dict[str, Any]]:
     from rvc.experiment import ExperimentConfig, create_or_open
 
     results = []
@@ -347,10 +351,17 @@ def index_part(sizes: list[int]) -> list[dict[str, Any]]:
         name = "bench-index" if rows == HOUR_ROWS else f"bench-index-{rows}"
         exp, _ = create_or_open(ExperimentConfig(name, "40k", "v2", True), LOGS)
         clustered_features(exp.paths.features("v2"), rows, seed=rows)
-        load = wait_idle()
+        load = wait_idle(max_wait)
         probe = Interference()
         probe.start()
-        wall, peak, out = timed([sys.executable, "-m", "rvc", "index", name, "--logs-dir", str(LOGS), "--json"])
+        cmd = ["timeout", str(timeout), sys.executable, "-m", "rvc", "index", name, "--logs-dir", str(LOGS), "--json"]
+        t = time.perf_counter()
+        try:
+            wall, peak, out = timed(cmd)
+        except SystemExit as e:  # timed() exits on a failed command; `timeout` gives up with 124
+            print(f"index of {rows} rows: stopped after {time.perf_counter() - t:.0f} s ({e})", flush=True)
+            results.append({"rows": rows, "stopped": round(time.perf_counter() - t), "load_at_start": load})
+            continue
         res = {"rows": rows, "wall": round(wall, 2), "peak_rss": peak, "load_at_start": load, **json.loads(out)}
         res["others_cores"] = probe.stop()
         results.append(res)
@@ -360,6 +371,9 @@ def index_part(sizes: list[int]) -> list[dict[str, Any]]:
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
+        if "stopped" in r:
+            print(f"| {r['rows']:,} × 768 | not finished: stopped after {r['stopped']} s (limit {timeout} s) ||||||||")
+            continue
         ref = "8.0 s (function 2.3 s), 0.51 GB" if r["rows"] == REF_ROWS else "—"
         print(
             f"| {r['rows']:,} × 768 | {'to 10,000 centroids' if r['kmeans'] else 'no'} | {r['n_lists']} | "
@@ -373,10 +387,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--methods", default=METHODS, help=f"comma-separated (default {METHODS})")
-    ap.add_argument("--runs", type=int, default=3, help="measured conversions for pm and pm-noindex (median)")
+    ap.add_argument("--runs", type=int, default=3, help="measured conversions for pm (median)")
     ap.add_argument("--runs-slow", type=int, default=1, help="measured conversions for the other methods")
+    ap.add_argument("--max-wait", type=float, default=600, help="seconds to wait for a quiet machine before a run")
     ap.add_argument("--parts", default="convert,index", help="convert, index, or both")
     ap.add_argument("--index-rows", default=f"{REF_ROWS},{HOUR_ROWS}", help="feature rows of each index build")
+    ap.add_argument("--index-timeout", type=int, default=900, help="seconds before an index build is stopped")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     for flag in ("--input", "--model", "--hub", "--rmvpe", "--index"):
         ap.add_argument(flag, type=Path, help=argparse.SUPPRESS)
@@ -391,7 +407,7 @@ def main() -> None:
     if "convert" in parts:
         print_convert(convert_part(args))
     if "index" in parts:
-        index_part([int(n) for n in args.index_rows.split(",") if n])
+        index_part([int(n) for n in args.index_rows.split(",") if n], args.max_wait, args.index_timeout)
 
 
 if __name__ == "__main__":

@@ -73,11 +73,15 @@ class ConvertResult:
     timings: dict[str, float]
 
 
-def retrieval_weights(score: np.ndarray) -> np.ndarray:
+def retrieval_weights(score: np.ndarray, ix: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per row, the weights of the k retrieved vectors: ``1 / score²`` normalised (faiss's scores are squared
-    distances), with the score floored at 1e-12 so an exact hit (score 0) dominates instead of giving NaN."""
-    w = 1.0 / np.maximum(score.astype(np.float64), 1e-12) ** 2
-    return (w / w.sum(axis=1, keepdims=True)).astype(np.float32)
+    distances), with the score floored at 1e-12 so an exact hit (score 0) dominates instead of giving NaN.
+    Labels -1 (the probed list held fewer than k vectors) get weight 0; returns (weights, rows with any hit)."""
+    valid = np.ones(score.shape, bool) if ix is None else ix >= 0
+    w = np.where(valid, 1.0 / np.maximum(score.astype(np.float64), 1e-12) ** 2, 0.0)
+    total = w.sum(axis=1, keepdims=True)
+    found = valid.any(axis=1)
+    return (w / np.where(total > 0, total, 1.0)).astype(np.float32), found
 
 
 def cut_points(x: np.ndarray, cfg: ConvertConfig) -> list[int]:
@@ -145,8 +149,10 @@ class Converter:
         base = feats.clone() if (self.f0 and cfg.protect < 0.5) else None
         if self.index_vectors is not None:
             score, ix = self.index.search(feats.numpy(), 8)
-            w = retrieval_weights(score)
-            retrieved = torch.from_numpy((self.index_vectors[ix] * w[..., None]).sum(axis=1).astype(np.float32))
+            w, found = retrieval_weights(score, ix)
+            retrieved = (self.index_vectors[np.maximum(ix, 0)] * w[..., None]).sum(axis=1).astype(np.float32)
+            # a frame whose probed list held no vector keeps its own features
+            retrieved = torch.from_numpy(np.where(found[:, None], retrieved, feats.numpy()))
             feats = cfg.index_rate * retrieved + (1 - cfg.index_rate) * feats
         feats = feats.repeat_interleave(2, dim=0)
         n = min(len(x) // HOP, len(feats), len(coarse) if coarse is not None else len(feats))

@@ -103,6 +103,12 @@ def test_recall_at_8_against_exact_search_on_clustered_data(tmp_path):
 def test_retrieval_weights_are_finite_on_exact_hits():
     from rvc.convert import retrieval_weights
 
-    w = retrieval_weights(np.array([[0.0, 0.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0], [0.0] * 8, [1.0] * 8], np.float32))
-    assert np.isfinite(w).all() and np.allclose(w.sum(axis=1), 1)
+    w, found = retrieval_weights(np.array([[0.0, 0.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0], [0.0] * 8, [1.0] * 8], np.float32))
+    assert np.isfinite(w).all() and np.allclose(w.sum(axis=1), 1) and found.all()
     assert w[0, 0] > 0.999 and np.allclose(w[1], 1 / 8) and np.allclose(w[2], 1 / 8)
+    # faiss's label -1 (the probed list had fewer than 8 vectors): no weight; no hit at all: the row is marked
+    ix = np.array([[3, 4, -1, -1, -1, -1, -1, -1], [-1] * 8])
+    big = np.float32(3.4e38)  # what faiss returns as the distance of a missing neighbour
+    w, found = retrieval_weights(np.array([[1.0, 2.0, *[big] * 6], [big] * 8], np.float32), ix)
+    assert np.allclose(w[0, :2], [0.8, 0.2]) and (w[0, 2:] == 0).all() and (w[1] == 0).all()
+    assert found.tolist() == [True, False]
