@@ -488,6 +488,14 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
 
     # --- layout ---------------------------------------------------------------------------------------------
 
+    def embedder_box(elem_id: str) -> gr.Textbox:
+        """Own HuBERT/ContentVec model: a server path, so shown only where server paths are allowed."""
+        return gr.Textbox(
+            label=L("Own HuBERT/ContentVec model (folder or .pt on the server; empty: hubert_base)"),
+            visible=settings.allow_server_paths,
+            elem_id=elem_id,
+        )
+
     cpu = os.cpu_count() or 1
     methods, unavailable = method_choices()
     default_method = "rmvpe" if "rmvpe" in methods else methods[0]
@@ -590,11 +598,7 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
                     )  # fmt: skip
                     device = gr.Radio(["auto", "cpu", "cuda"], value="auto", label=L("Device"), elem_id="ex-device")
                 gr.Markdown(unavailable, elem_id="ex-unavailable")
-                embedder = gr.Textbox(
-                    label=L("Own HuBERT/ContentVec model (folder or .pt on the server; empty: hubert_base)"),
-                    visible=settings.allow_server_paths,
-                    elem_id="ex-embedder",
-                )
+                embedder = embedder_box("ex-embedder")
                 ex_btn = gr.Button(L("Extract"), variant="primary", elem_id="ex-run")
                 ex_status = gr.HTML(elem_id="ex-status")
                 with gr.Row():
@@ -688,11 +692,7 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
                     resample_sr = gr.Slider(0, 48000, value=0, step=100, label=L("Output sample rate (0: the model's)"))
                     out_format = gr.Radio(["wav", "flac", "mp3", "ogg"], value="wav", label=L("Format"))
                     in_device = gr.Radio(["auto", "cpu", "cuda"], value="auto", label=L("Device"), elem_id="in-device")
-                in_embedder = gr.Textbox(
-                    label=L("Own HuBERT/ContentVec model (folder or .pt on the server; empty: hubert_base)"),
-                    visible=settings.allow_server_paths,
-                    elem_id="in-embedder",
-                )
+                in_embedder = embedder_box("in-embedder")
                 convert_btn = gr.Button(L("Convert"), variant="primary", elem_id="in-run")
                 in_info = gr.Markdown(elem_id="in-info")
                 result = gr.Audio(label=L("Converted"), type="filepath", elem_id="in-result")

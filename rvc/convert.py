@@ -319,36 +319,29 @@ def mix_rms(x_in: np.ndarray, sr_in: int, out: np.ndarray, sr_out: int, rate: fl
     return out * e_in ** (1 - rate) * e_out ** (rate - 1)
 
 
+CODECS = {  # format -> (encoder, sample format)
+    "wav": ("pcm_s16le", "s16"),
+    "flac": ("flac", "s16"),
+    "mp3": ("libmp3lame", "s16p"),
+    "ogg": ("libopus", "flt"),
+}
+
+
+def encodable_rate(sr: int, fmt: str) -> int:
+    """The rate ``fmt`` is written at: MP3 has no 40 kHz and Opus runs at 48 kHz (those become 48 kHz)."""
+    return 48000 if (fmt == "mp3" and sr not in MP3_RATES) or (fmt == "ogg" and sr != 48000) else sr
+
+
 def write_audio(path: Path, audio: np.ndarray, sr: int, fmt: str) -> int:
     """Writes through FFmpeg (PyAV): wav (16-bit PCM, as the reference returns), flac, mp3, or ogg (Opus: the
-    bundled FFmpeg has no libvorbis). MP3 has no 40 kHz and Opus runs at 48 kHz: those are resampled (soxr).
-    Returns the rate written."""
-    import av
-
+    bundled FFmpeg has no libvorbis), resampled (soxr) where the format needs it. Returns the rate written."""
     if fmt not in FORMATS:
         raise RvcError(f"output format must be one of {', '.join(FORMATS)}")
-    codec, sample_fmt = {
-        "wav": ("pcm_s16le", "s16"),
-        "flac": ("flac", "s16"),
-        "mp3": ("libmp3lame", "s16p"),
-        "ogg": ("libopus", "flt"),
-    }[fmt]
-    if (fmt == "mp3" and sr not in MP3_RATES) or (fmt == "ogg" and sr != 48000):
-        audio, sr = resample(audio.astype(np.float32), sr, 48000), 48000
-    audio = np.clip(audio, -1, 1)
-    data = audio.astype(np.float32) if sample_fmt == "flt" else (audio * 32767).astype(np.int16)
-    tmp = path.with_name(f".{path.name}.tmp.{fmt}")
-    try:
-        with av.open(str(tmp), "w", format=fmt) as out:
-            stream = out.add_stream(codec, rate=sr, layout="mono")
-            frame = av.AudioFrame.from_ndarray(data[None], format=sample_fmt, layout="mono")
-            frame.sample_rate = sr
-            for packet in [*stream.encode(frame), *stream.encode(None)]:
-                out.mux(packet)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return sr
+    rate = encodable_rate(sr, fmt)
+    if rate != sr:
+        audio = resample(audio.astype(np.float32), sr, rate)
+    write_audio_stream(path, [audio], rate, fmt)
+    return rate
 
 
 def write_audio_stream(path: Path, blocks: Iterable[np.ndarray], sr: int, fmt: str, gain: float = 1.0) -> None:
@@ -356,12 +349,7 @@ def write_audio_stream(path: Path, blocks: Iterable[np.ndarray], sr: int, fmt: s
     written to a temporary file and renamed."""
     import av
 
-    codec, sample_fmt = {
-        "wav": ("pcm_s16le", "s16"),
-        "flac": ("flac", "s16"),
-        "mp3": ("libmp3lame", "s16p"),
-        "ogg": ("libopus", "flt"),
-    }[fmt]
+    codec, sample_fmt = CODECS[fmt]
     tmp = path.with_name(f".{path.name}.tmp.{fmt}")
     try:
         with av.open(str(tmp), "w", format=fmt) as out:
@@ -387,9 +375,7 @@ def _convert_long(
     end), then that file is encoded in blocks with the final gain. Memory stays that of a few parts."""
     t0 = time.monotonic()
     cfg = converter.cfg
-    sr = cfg.resample_sr if cfg.resample_sr >= 16000 else converter.sr
-    if (fmt == "mp3" and sr not in MP3_RATES) or (fmt == "ogg" and sr != 48000):
-        sr = 48000
+    sr = encodable_rate(cfg.resample_sr if cfg.resample_sr >= 16000 else converter.sr, fmt)
     peak = float(np.abs(x).max()) if len(x) else 0.0
     if peak / 0.95 > 1:
         x = x / (peak / 0.95)
