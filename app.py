@@ -258,13 +258,13 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
 
     def train_params(
         exp: Any, batch: float, epochs: float, save_every: float, latest_only: bool, cache_gpu: bool,
-        save_small: bool, pre_g: str, pre_d: str, device: str, precision: str, lang: str,
+        save_small: bool, pre_g: str, pre_d: str, device: str, precision: str, compile_: bool, lang: str,
     ) -> dict[str, Any]:  # fmt: skip
         default_g, default_d = pretrained_defaults(exp.config.sample_rate, exp.config.use_f0, exp.config.version)
         params: dict[str, Any] = {
             "name": exp.name, "epochs": int(epochs), "batch_size": int(batch), "save_every": int(save_every),
             "latest_only": bool(latest_only), "save_small": bool(save_small), "cache_on_gpu": bool(cache_gpu),
-            "device": device, "precision": precision,
+            "device": device, "precision": precision, "compile": bool(compile_),
         }  # fmt: skip
         custom = [(p or "").strip() for p in (pre_g, pre_d)]
         if custom != [default_g, default_d] and any(custom):  # both empty: the defaults
@@ -622,6 +622,7 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
                     save_small = gr.Checkbox(False, label=L("Export a small model at each save"))
                     tr_device = gr.Radio(["auto", "cpu", "cuda"], value="auto", label=L("Device"))
                     precision = gr.Radio(["fp32", "fp16", "bf16"], value="fp32", label=L("Precision"))
+                    compile_ = gr.Checkbox(False, label=L("Compile the model (GPU: faster steps, slow first step)"))
                 g0, d0 = pretrained_defaults("40k", True, "v2")
                 with gr.Row():
                     pre_g = gr.Textbox(
@@ -758,6 +759,7 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
             pre_d,
             tr_device,
             precision,
+            compile_,
         ]
         on(train_btn.click, start_training, [exp_name, *train_inputs], [tr_status, timer], api_name="train",
            concurrency_limit=None)  # fmt: skip

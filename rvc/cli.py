@@ -46,6 +46,12 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default="fp32", help="mixed precision on GPU")
     p.add_argument("--cache-gpu", action="store_true", help="keep the dataset on the GPU after the first epoch")
+    p.add_argument(
+        "--compile", action="store_true", help="torch.compile the decoder and discriminator (GPU; slow first step)"
+    )
+    p.add_argument(
+        "--loader-workers", type=int, default=None, help="data-loading processes (default: 0 on CPU, 4 on GPU)"
+    )
     p.add_argument("--log-every", type=int, default=10, help="steps between metrics lines (default 10)")
     p.add_argument(
         "--discriminator-scale",
@@ -64,7 +70,7 @@ def _train_config(args: argparse.Namespace) -> Any:
         latest_only=args.latest_only, save_small=args.save_small, pretrained_g=args.pretrained_g,
         pretrained_d=args.pretrained_d, no_pretrained=args.no_pretrained, device=args.device,
         precision=args.precision, cache_on_gpu=args.cache_gpu, discriminator_scale=args.discriminator_scale,
-        log_every=args.log_every, weights_dir=args.weights_dir,
+        log_every=args.log_every, weights_dir=args.weights_dir, compile=args.compile, num_workers=args.loader_workers,
     )  # fmt: skip
 
 

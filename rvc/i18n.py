@@ -101,6 +101,7 @@ PT: dict[str, str] = {
     "Cache the dataset on the GPU": "Manter o dataset na GPU",
     "Export a small model at each save": "Exportar um modelo pequeno a cada salvamento",
     "Precision": "Precisão",
+    "Compile the model (GPU: faster steps, slow first step)": "Compilar o modelo (GPU: passos mais rápidos, primeiro passo lento)",
     "Pretrained generator": "Gerador pré-treinado",
     "Pretrained discriminator": "Discriminador pré-treinado",
     "Train model": "Treinar modelo",

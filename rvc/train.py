@@ -18,6 +18,7 @@ import contextlib
 import json
 import logging
 import os
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -68,7 +69,8 @@ class TrainConfig:
     log_every: int = 10  # steps between metrics lines
     seed: int = 1234
     weights_dir: Path | None = None  # where small models go (default ./weights)
-    num_workers: int = 0
+    num_workers: int | None = None  # data-loading processes; None: 0 on CPU, up to 4 beside a GPU
+    compile: bool = False  # torch.compile the decoder and discriminator (the parts whose shapes never change)
     discriminator_scale: float = 1.0  # < 1 narrows the discriminator (quick runs, tests): no reference D fits it
 
 
@@ -122,9 +124,10 @@ def kl_loss(
     return torch.sum(kl * mask) / torch.sum(mask)
 
 
-def grad_norm(params: Any) -> float:
-    norms = [p.grad.detach().float().norm(2) for p in params if p.grad is not None]
-    return float(torch.norm(torch.stack(norms), 2)) if norms else 0.0
+def grad_norm(params: Any) -> torch.Tensor:
+    """The 2-norm over all gradients, as a tensor on their device (read with the losses: one sync per step)."""
+    grads = [p.grad.detach() for p in params if p.grad is not None]
+    return torch.nn.utils.get_total_norm(grads, 2.0) if grads else torch.zeros(())
 
 
 # --- one step ------------------------------------------------------------------------------------------------
@@ -155,10 +158,11 @@ def train_step(s: State, batch: tuple[torch.Tensor, ...], probe: bool = False) -
         p, pf = (pitch, pitchf) if s.use_f0 else (None, None)
         y_hat, ids, _, z_mask, (_, z_p, m_p, logs_p, _, logs_q) = s.net_g(phone, phone_len, p, pf, spec, spec_len, sid)
         hop, seg = d["hop_length"], s.hps["train"]["segment_size"]
-        mel = spec_to_mel(
-            spec, d["sampling_rate"], d["filter_length"], d["n_mel_channels"], d["mel_fmin"], d["mel_fmax"]
-        )
-        y_mel = slice_segments(mel, ids, seg // hop)
+        # the mel of the slice (equal to the slice of the mel: the mel is per frame), not of the whole item
+        y_mel = spec_to_mel(
+            slice_segments(spec, ids, seg // hop),
+            d["sampling_rate"], d["filter_length"], d["n_mel_channels"], d["mel_fmin"], d["mel_fmax"],
+        )  # fmt: skip
         y = slice_segments(wav, ids * hop, seg)
         r, g, _, _ = s.net_d(y, y_hat.detach())
         loss_d = discriminator_loss(r, g)
@@ -195,8 +199,12 @@ def train_step(s: State, batch: tuple[torch.Tensor, ...], probe: bool = False) -
         "loss_fm": loss_fm,
         "loss_mel": loss_mel,
         "loss_kl": loss_kl,
+        "grad_norm_d": gn_d,
+        "grad_norm_g": gn_g,
     }
-    return {**{k: v.item() for k, v in values.items()}, "grad_norm_d": gn_d, "grad_norm_g": gn_g}
+    # one device-to-host copy for all of them: on a GPU each .item() would stall the queue of kernels
+    numbers = torch.stack([v.detach().float().reshape(()).to(s.device) for v in values.values()]).tolist()
+    return dict(zip(values, numbers, strict=True))
 
 
 # --- setup ---------------------------------------------------------------------------------------------------
@@ -395,7 +403,9 @@ def _train_locked(
     autocast = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[config.precision]
     if autocast is not None and device.type == "cpu" and config.precision == "fp16":
         raise RvcError("fp16 needs a CUDA GPU; on CPU use fp32 (or bf16)")
-    opt = dict(lr=t["learning_rate"], betas=tuple(t["betas"]), eps=t["eps"])
+    # on CUDA the fused AdamW: one kernel per step instead of several per parameter, and no host sync under the
+    # grad scaler; its state_dict is the plain AdamW's, so checkpoints move freely between CPU and GPU runs
+    opt = dict(lr=t["learning_rate"], betas=tuple(t["betas"]), eps=t["eps"], fused=device.type == "cuda")
     optim_g, optim_d = torch.optim.AdamW(net_g.parameters(), **opt), torch.optim.AdamW(net_d.parameters(), **opt)
     s = State(
         net_g, net_d, optim_g, optim_d,
@@ -415,6 +425,8 @@ def _train_locked(
             warnings.append(warning)
             started_from = "scratch"
             logger.warning(warning)
+    if config.compile:
+        compile_fixed_shapes(net_g, net_d)
     if dist:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -424,16 +436,37 @@ def _train_locked(
     sampler = BucketSampler(data.lengths, config.batch_size, world, rank, config.seed)
     if len(sampler) == 0:
         raise RvcError("no piece has a usable length (between about 0.75 s and 6.75 s): check Step 2a's report")
+    workers = data_workers(config.num_workers, device)
     loader = torch.utils.data.DataLoader(
         data,
         batch_sampler=sampler,
         collate_fn=collate,
-        num_workers=config.num_workers,
+        num_workers=workers,
         pin_memory=device.type == "cuda",
+        persistent_workers=workers > 0,
     )
     return _loop(
         s, experiment, config, cfg, loader, sampler, start_epoch, step, started_from, warnings, rank, on_progress, stop
     )
+
+
+def data_workers(asked: int | None, device: torch.device) -> int:
+    """Loader processes: as asked, else none on CPU (they would take the cores the model needs) and up to 4
+    beside a GPU, so reading and padding the next batches overlaps the step."""
+    if asked is not None:
+        return max(0, asked)
+    if device.type != "cuda":
+        return 0
+    return max(0, min(4, (os.cpu_count() or 1) - 1))
+
+
+def compile_fixed_shapes(net_g: Synthesizer, net_d: nn.Module, backend: str = "inductor") -> None:
+    """``torch.compile`` for the decoder and the discriminator, in place (``Module.compile``: parameter names, and
+    so the checkpoints, stay as they are). Both see the same shapes at every step (``segment_size`` slices), so
+    they compile once per batch size; the encoders and the flow see every item length and stay eager. It pays on
+    a GPU, where these many small kernels are launch-bound; the first step takes the compile time."""
+    net_g.dec.compile(dynamic=False, backend=backend)
+    net_d.compile(dynamic=False, backend=backend)
 
 
 def _loop(
@@ -459,7 +492,8 @@ def _loop(
             sampler.set_epoch(epoch)
             s.net_g.train()
             s.net_d.train()
-            batches = cached if cached else loader
+            # from the second epoch, the batches kept on the GPU, in a new order each epoch
+            batches = random.Random(config.seed + epoch).sample(cached, len(cached)) if cached else loader
             for epoch_step, batch in enumerate(batches, 1):
                 t0 = time.monotonic()
                 if cached is not None and len(cached) < len(sampler):
@@ -574,7 +608,7 @@ class MetricsWriter:
         d = s.hps["data"]
         batch = next(iter(loader))
         s.net_g.eval()
-        with torch.no_grad():
+        with torch.no_grad(), torch.compiler.set_stance("force_eager"):  # other shapes: no recompiling
             phone, plen, pitch, pitchf, spec, slen, wav, _, sid = (x[:1].to(s.device) for x in batch)
             net = _unwrap(s.net_g)
             args = (pitch, pitchf, sid) if s.use_f0 else (sid,)

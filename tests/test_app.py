@@ -188,10 +188,10 @@ def test_step3_training_runs_in_the_background(served, tiny_experiment):
 
     pg = str(weights.pretrained_dir() / "pretrained_v2" / "f0G40k.pth")
     pd_ = str(weights.pretrained_dir() / "pretrained_v2" / "f0D40k.pth")
-    status, _ = client.predict(*args, pg, pd_, "cpu", "fp32", api_name="/train")
+    status, _ = client.predict(*args, pg, pd_, "cpu", "fp32", False, api_name="/train")
     assert "started" in status
     with pytest.raises(Exception, match="already (queued|running)"):
-        client.predict(*args, pg, pd_, "cpu", "fp32", api_name="/train")
+        client.predict(*args, pg, pd_, "cpu", "fp32", False, api_name="/train")
     deadline = time.time() + 240
     while time.time() < deadline:
         _, status, log, plot, card = client.predict(exp.name, api_name="/training_status")
@@ -297,7 +297,7 @@ def test_open_experiment_index_card_package_and_import(served, tiny_experiment):
 def test_one_click_and_stop_endpoints_report_bad_input(served):
     client, tmp = served
     args = ["voice", "40k", True, "v2", app.SERVER_FOLDER, str(tmp / "missing"), None, None, "3.7", 1, "pm", "cpu", ""]
-    train = [2, 1, 1, False, False, False, "", "", "cpu", "fp32"]
+    train = [2, 1, 1, False, False, False, "", "", "cpu", "fp32", False]
     with pytest.raises(Exception, match="Dataset folder not found"):
         client.predict(*args, *train, api_name="/one_click")
     with pytest.raises(Exception, match="contains a path separator"):

@@ -282,3 +282,29 @@ def test_out_of_memory_names_the_batch_size_that_fits(tmp_path, tiny_experiment,
     r = T.train(exp, cfg(tmp_path, epochs=2, batch_size=2))  # the suggested size: resumes from the kept checkpoint
     assert r.started_from == f"resumed from {first.checkpoint.name}"
     assert all(torch.equal(before[k], v) for k, v in torch.load(first.checkpoint, weights_only=True)["model"].items())
+
+
+def test_compiled_training_keeps_the_numbers_and_the_file_format(tmp_path, tiny_experiment, monkeypatch):
+    # The captured graphs (forward and backward of the decoder and the discriminator) run through eager kernels
+    # ("aot_eager"): inductor's code generation would take minutes on CPU, and on a GPU it generates Triton instead.
+    compiled, real = {}, T.compile_fixed_shapes
+
+    def compile_with_aot_eager(net_g, net_d):
+        compiled.update(dec=net_g.dec, d=net_d)
+        real(net_g, net_d, backend="aot_eager")
+
+    eager = T.train(tiny_experiment("eager"), cfg(tmp_path, epochs=1, max_steps=3))
+    monkeypatch.setattr(T, "compile_fixed_shapes", compile_with_aot_eager)
+    exp = tiny_experiment("compiled")
+    result = T.train(exp, cfg(tmp_path, epochs=1, max_steps=3, compile=True))
+    assert compiled and all(m._compiled_call_impl is not None for m in compiled.values())
+    rows = {r["step"]: r for r in T.read_metrics(exp.paths.root)}
+    ref = {r["step"]: r for r in T.read_metrics(tmp_path / "logs" / "eager")}
+    assert sorted(rows) == sorted(ref) == [1, 2, 3]
+    for step in rows:  # same seed, same data: the same losses, step by step
+        for k in ("loss_d", "loss_g", "loss_mel", "loss_kl", "loss_fm", "grad_norm_g"):
+            assert rows[step][k] == pytest.approx(ref[step][k], rel=1e-4, abs=1e-5), (step, k)
+    a = torch.load(result.checkpoint, weights_only=True)["model"]
+    b = torch.load(eager.checkpoint, weights_only=True)["model"]
+    assert list(a) == list(b)  # no "_orig_mod." in the names: the checkpoint is the reference's layout
+    assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-4
