@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import soxr
 from scipy.io import wavfile
 
 from rvc.errors import AudioDecodeError
@@ -140,6 +139,8 @@ def resample(x: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     """High-quality (soxr HQ) resampling of a mono float32 signal."""
     if from_rate == to_rate:
         return x
+    import soxr  # here, not at the top: reading experiments (training, exporting) needs no resampler
+
     return soxr.resample(x, from_rate, to_rate, quality="HQ").astype(np.float32, copy=False)
 
 

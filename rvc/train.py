@@ -15,6 +15,7 @@ What the reference does differently, on purpose:
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -158,14 +159,15 @@ def train_step(s: State, batch: tuple[torch.Tensor, ...], probe: bool = False) -
         p, pf = (pitch, pitchf) if s.use_f0 else (None, None)
         y_hat, ids, _, z_mask, (_, z_p, m_p, logs_p, _, logs_q) = s.net_g(phone, phone_len, p, pf, spec, spec_len, sid)
         hop, seg = d["hop_length"], s.hps["train"]["segment_size"]
-        # the mel of the slice (equal to the slice of the mel: the mel is per frame), not of the whole item
-        y_mel = spec_to_mel(
-            slice_segments(spec, ids, seg // hop),
-            d["sampling_rate"], d["filter_length"], d["n_mel_channels"], d["mel_fmin"], d["mel_fmax"],
-        )  # fmt: skip
         y = slice_segments(wav, ids * hop, seg)
         r, g, _, _ = s.net_d(y, y_hat.detach())
         loss_d = discriminator_loss(r, g)
+    # the target mel in float32 (outside autocast, like the generated one), of the slice only: equal to the slice
+    # of the whole item's mel, since the mel is per frame
+    y_mel = spec_to_mel(
+        slice_segments(spec, ids, seg // hop),
+        d["sampling_rate"], d["filter_length"], d["n_mel_channels"], d["mel_fmin"], d["mel_fmax"],
+    )  # fmt: skip
     s.optim_d.zero_grad(set_to_none=True)
     s.scaler.scale(loss_d).backward()
     s.scaler.unscale_(s.optim_d)
@@ -494,15 +496,18 @@ def _loop(
             s.net_d.train()
             # from the second epoch, the batches kept on the GPU, in a new order each epoch
             batches = random.Random(config.seed + epoch).sample(cached, len(cached)) if cached else loader
+            last = time.monotonic()
             for epoch_step, batch in enumerate(batches, 1):
-                t0 = time.monotonic()
                 if cached is not None and len(cached) < len(sampler):
                     batch = tuple(x.to(s.device) for x in batch)
                     cached.append(batch)
                 losses = _guarded_step(s, batch, config)
                 step += 1
+                now = time.monotonic()
+                seconds, last = now - last, now  # wall time of the step, waiting for its batch included
                 if metrics and (step % config.log_every == 0 or step == 1 or step == config.max_steps):
-                    metrics.write(step, epoch, losses, s.optim_g.param_groups[0]["lr"], time.monotonic() - t0)
+                    lr = s.optim_g.param_groups[0]["lr"]
+                    metrics.write(step, epoch, losses, lr, seconds, _memory(s.device))
                 if on_progress is not None:
                     on_progress(Progress(epoch, config.epochs, step, losses, epoch_step, len(sampler), first_step))
                 if (stop is not None and stop.is_set()) or (config.max_steps and step >= config.max_steps):
@@ -532,20 +537,28 @@ class _Stop(Exception):
     pass
 
 
+def _memory(device: torch.device) -> dict[str, float]:
+    """The peak GPU memory so far, for the metrics line (nothing on CPU)."""
+    if device.type != "cuda":
+        return {}
+    return {"gpu_peak_gb": round(torch.cuda.max_memory_allocated(device) / 1e9, 3)}
+
+
 def _guarded_step(s: State, batch: tuple[torch.Tensor, ...], config: TrainConfig) -> dict[str, float]:
     try:
         return train_step(s, batch)
-    except torch.OutOfMemoryError as e:
-        fits = _largest_fitting_batch(s, batch)
-        hint = (
-            f"batch size {fits} fits (measured on this batch of the longest pieces)"
-            if fits
-            else "even batch size 1 does not fit: try bf16 or fp16"
-        )
-        raise RvcError(
-            f"The GPU ran out of memory at batch size {config.batch_size}; {hint}. "
-            "The last checkpoint is kept: start again with the smaller batch size and training resumes from it."
-        ) from e
+    except torch.OutOfMemoryError:
+        pass  # measured below, outside this handler: its traceback holds the failed step's activations
+    fits = _largest_fitting_batch(s, batch)
+    hint = (
+        f"batch size {fits} fits (measured on this batch of the longest pieces)"
+        if fits
+        else "even batch size 1 does not fit: try bf16 or fp16"
+    )
+    raise RvcError(
+        f"The GPU ran out of memory at batch size {config.batch_size}; {hint}. "
+        "The last checkpoint is kept: start again with the smaller batch size and training resumes from it."
+    )
 
 
 def _largest_fitting_batch(s: State, batch: tuple[torch.Tensor, ...]) -> int:
@@ -558,7 +571,8 @@ def _largest_fitting_batch(s: State, batch: tuple[torch.Tensor, ...]) -> int:
             train_step(s, _first(batch, n), probe=True)
             return n
         except torch.OutOfMemoryError:
-            n //= 2
+            pass
+        n //= 2  # outside the handler, so the failed try's tensors are already released
     return 0
 
 
@@ -570,6 +584,7 @@ def _free_memory(s: State) -> None:
     s.optim_g.zero_grad(set_to_none=True)
     s.optim_d.zero_grad(set_to_none=True)
     if s.device.type == "cuda":
+        gc.collect()  # tensors kept alive by reference cycles (frames of the failed step)
         torch.cuda.empty_cache()
 
 
@@ -585,7 +600,9 @@ class MetricsWriter:
         except ImportError:  # tensorboard is optional at run time
             self.tb = None
 
-    def write(self, step: int, epoch: int, losses: dict[str, float], lr: float, seconds: float) -> None:
+    def write(
+        self, step: int, epoch: int, losses: dict[str, float], lr: float, seconds: float, extra: dict | None = None
+    ) -> None:
         row = {
             "step": step,
             "epoch": epoch,
@@ -593,6 +610,7 @@ class MetricsWriter:
             "lr": lr,
             "sec_per_step": round(seconds, 4),
             "time": round(time.time(), 3),
+            **(extra or {}),
         }
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")

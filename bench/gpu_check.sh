@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Issue #4's GPU checks in one call of the `device` tool, when a task is lent a machine:
+#   run(command="bash bench/gpu_check.sh", timeout_s=560)
+# Nothing to carry: the machine's python3 holds torch (CUDA), scipy, tensorboard and psutil, which is all that
+# training needs (the data are made there, see bench/train_gpu.py). The log comes back as $OUT/gpu.log.
+# About 6 minutes on an H200: six timed configurations, three loss-parity runs and the out-of-memory check.
+set -uo pipefail
+out=${OUT:-/tmp/rvc-gpu-out}
+mkdir -p "$out"
+export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+{
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+  python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)'
+  timeout 520 python3 bench/train_gpu.py "$@"
+} 2>&1 | tee "$out/gpu.log"
