@@ -77,32 +77,21 @@ class RelativeAttention(nn.Module):
         nn.init.xavier_uniform_(self.conv_k.weight)
         nn.init.xavier_uniform_(self.conv_v.weight)
 
-    def _table(self, emb: torch.Tensor, length: int) -> torch.Tensor:
-        """Embeddings of the distances -(length-1)..(length-1), zero outside the window: ``[2·length-1, k]``."""
-        w = self.window
-        pad = max(length - 1 - w, 0)
-        table = F.pad(emb[0], (0, 0, pad, pad))  # covers -(w+pad)..(w+pad)
-        start = max(w - (length - 1), 0)
-        return table[start : start + 2 * length - 1]
-
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         b, c, t = x.shape
-        q, k, v = (
-            conv(x).view(b, self.heads, self.k, t).transpose(2, 3) for conv in (self.conv_q, self.conv_k, self.conv_v)
-        )
+        h, w = self.heads, self.window
+        q, k, v = (conv(x).view(b, h, self.k, t).transpose(2, 3) for conv in (self.conv_q, self.conv_k, self.conv_v))
         q = q / math.sqrt(self.k)
         scores = q @ k.transpose(-2, -1)  # [b, h, t, t]
-        rel = (
-            torch.arange(t, device=x.device)[None, :] - torch.arange(t, device=x.device)[:, None] + t - 1
-        )  # j - i + t - 1
-        rel_logits = q @ self._table(self.emb_rel_k, t).T  # [b, h, t, 2t-1]
-        scores = scores + torch.gather(rel_logits, -1, rel.expand(b, self.heads, t, t))
-        scores = scores.masked_fill(mask == 0, -1e4)
-        p = torch.softmax(scores, dim=-1)
-        out = p @ v
-        weights = torch.zeros(b, self.heads, t, 2 * t - 1, device=x.device, dtype=p.dtype)
-        weights.scatter_(-1, rel.expand(b, self.heads, t, t), p)
-        out = out + weights @ self._table(self.emb_rel_v, t)
+        # relative keys: only the 2w+1 distances in the window are computed, then placed on the band of the
+        # [t, t] matrix by a skew (pad each row, flatten, re-cut one shorter: row i shifts right by i)
+        rel = q @ self.emb_rel_k[0].T  # [b, h, t, 2w+1]: rel[i, c] belongs at column j = i + c - w
+        skewed = F.pad(rel, (0, t)).flatten(2)[..., : t * (t + 2 * w)].view(b, h, t, t + 2 * w)
+        scores = scores + skewed[..., w : w + t]
+        p = torch.softmax(scores.masked_fill(mask == 0, -1e4), dim=-1)
+        # relative values: the band of p, unskewed back to [t, 2w+1] (the inverse cut), times the value table
+        band = F.pad(F.pad(p, (w, w)).flatten(2), (0, t)).view(b, h, t, t + 2 * w + 1)[..., : 2 * w + 1]
+        out = p @ v + band @ self.emb_rel_v[0]
         return self.conv_o(out.transpose(2, 3).reshape(b, c, t))
 
 

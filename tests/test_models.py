@@ -176,3 +176,38 @@ def test_windowed_decoding_equals_one_pass():
         whole = dec._run(x, dec.m_source(f0, dec.upp), g)
     assert windowed.shape == whole.shape == (1, 1, frames * dec.upp)
     assert (windowed - whole).abs().max() < 1e-5
+
+
+def _attention_by_definition(a: M.RelativeAttention, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Relative attention written out: score(i, j) = q_i·k_j + q_i·K[j-i] and out_i = Σ_j p_ij (v_j + V[j-i]),
+    with K, V the learned tables for |j - i| <= window and zero beyond."""
+    b, c, t = x.shape
+    h, w, d = a.heads, a.window, a.k
+    q, k, v = (conv(x).view(b, h, d, t).transpose(2, 3) for conv in (a.conv_q, a.conv_k, a.conv_v))
+    q = q / math.sqrt(d)
+    dist = torch.arange(t)[None, :] - torch.arange(t)[:, None]  # j - i
+    inside = dist.abs() <= w
+    table_k = torch.where(inside[..., None], a.emb_rel_k[0][(dist + w).clamp(0, 2 * w)], 0.0)  # [t, t, d]
+    table_v = torch.where(inside[..., None], a.emb_rel_v[0][(dist + w).clamp(0, 2 * w)], 0.0)
+    scores = q @ k.transpose(-2, -1) + torch.einsum("bhid,ijd->bhij", q, table_k)
+    p = torch.softmax(scores.masked_fill(mask == 0, -1e4), dim=-1)
+    out = p @ v + torch.einsum("bhij,ijd->bhid", p, table_v)
+    return a.conv_o(out.transpose(2, 3).reshape(b, c, t))
+
+
+@pytest.mark.parametrize("t", [1, 3, 10, 11, 21, 22, 60])
+def test_relative_attention_band_equals_the_definition(t):
+    # the band computation (only the window's 2w+1 distances) against the full [t, t] tables, values and gradients,
+    # for lengths shorter and longer than the window, with a padded second item
+    torch.manual_seed(t)
+    a = M.RelativeAttention(16, 2, window=10)
+    x = torch.randn(2, 16, t, requires_grad=True)
+    lengths = torch.tensor([t, max(1, t // 2)])
+    m = M.sequence_mask(lengths, t).float()[:, None]
+    mask = m.unsqueeze(2) * m.unsqueeze(-1)
+    fast, slow = a(x, mask), _attention_by_definition(a, x, mask)
+    assert torch.allclose(fast, slow, atol=1e-5)
+    g_fast = torch.autograd.grad(fast.square().sum(), [x, a.emb_rel_k, a.emb_rel_v])
+    g_slow = torch.autograd.grad(slow.square().sum(), [x, a.emb_rel_k, a.emb_rel_v])
+    for gf, gs in zip(g_fast, g_slow, strict=True):
+        assert torch.allclose(gf, gs, atol=1e-4, rtol=1e-4)
