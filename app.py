@@ -15,8 +15,10 @@ import html
 import ipaddress
 import logging
 import os
+import shutil
 import tempfile
 import time
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -454,28 +456,39 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
             gr.Dropdown(choices=["", *list_indexes()], value=str(got.index) if got.index else ""),
         )
 
+    def convert_config(
+        model: str, index: str, transpose: float, method: str, index_rate: float, radius: float, rms: float,
+        protect: float, resample_sr: float, device: str, embedder: str,
+    ) -> Any:  # fmt: skip
+        """The conversion settings of the Infer tab, with the model and index checked (raises RvcError)."""
+        from rvc.convert import ConvertConfig
+
+        if not model:
+            raise RvcError("Choose a model (train one, or import a .zip or .pth)")
+        allowed = set(list_models()) | set(list_indexes())
+        for path in (model, index):
+            if path and path not in allowed and not settings.allow_server_paths:
+                raise RvcError("Only the models and indexes listed here can be used when the app is shared")
+        own = (embedder or "").strip()
+        return ConvertConfig(
+            transpose=transpose, f0_method=method, index=Path(index) if index else None, index_rate=index_rate,
+            filter_radius=int(radius), rms_mix_rate=rms, protect=protect, resample_sr=int(resample_sr), device=device,
+            embedder=Path(own) if own and settings.allow_server_paths else None,
+        )  # fmt: skip
+
     def run_convert(
         model: str, index: str, audio: str | None, transpose: float, method: str, index_rate: float, radius: float,
         rms: float, protect: float, resample_sr: float, fmt: str, device: str, embedder: str, lang: str,
         progress: gr.Progress = gr.Progress(),  # noqa: B008
     ) -> tuple[str, str]:  # fmt: skip
-        from rvc.convert import ConvertConfig, convert_file
+        from rvc.convert import convert_file
 
         try:
-            if not model:
-                raise RvcError("Choose a model (train one, or import a .zip or .pth)")
+            cfg = convert_config(
+                model, index, transpose, method, index_rate, radius, rms, protect, resample_sr, device, embedder
+            )
             if not audio:
                 raise RvcError("Upload or record the audio to convert")
-            allowed = set(list_models()) | set(list_indexes())
-            for path in (model, index):
-                if path and path not in allowed and not settings.allow_server_paths:
-                    raise RvcError("Only the models and indexes listed here can be used when the app is shared")
-            own = (embedder or "").strip()
-            cfg = ConvertConfig(
-                transpose=transpose, f0_method=method, index=Path(index) if index else None, index_rate=index_rate,
-                filter_radius=int(radius), rms_mix_rate=rms, protect=protect, resample_sr=int(resample_sr), device=device,
-                embedder=Path(own) if own and settings.allow_server_paths else None,
-            )  # fmt: skip
             out = Path(tempfile.mkdtemp(prefix="rvc-out-")) / f"{Path(audio).stem}_{Path(model).stem}.{fmt}"
             r = convert_file(Path(model), Path(audio), out, cfg, fmt, on_progress=lambda m: progress(None, desc=m))
         except (RvcError, ValueError) as e:
@@ -485,6 +498,51 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
         return text.format(s=r.seconds, sr=r.sample_rate, n=r.chunks, p=t["pitch"], c=t["convert"], t=t["total"]), str(
             r.output
         )
+
+    def run_convert_many(
+        model: str, index: str, files: list[str] | None, transpose: float, method: str, index_rate: float,
+        radius: float, rms: float, protect: float, resample_sr: float, fmt: str, device: str, embedder: str, lang: str,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008
+    ) -> tuple[str, list[str]]:  # fmt: skip
+        """Batch mode: every uploaded file converted with one loading of the model; files that are not audio are
+        listed and skipped. Returns the report and the converted files (a zip of them first, when several)."""
+        from rvc.convert import convert_folder
+
+        try:
+            cfg = convert_config(
+                model, index, transpose, method, index_rate, radius, rms, protect, resample_sr, device, embedder
+            )
+            if not files:
+                raise RvcError("Upload the recordings to convert")
+            work = Path(tempfile.mkdtemp(prefix="rvc-batch-"))
+            inputs = work / "in"
+            inputs.mkdir()
+            for f in files:  # one flat folder; same-named uploads get -2, -3 … (nothing is overwritten)
+                src = Path(f)
+                dst, n = inputs / src.name, 1
+                while dst.exists():
+                    n += 1
+                    dst = inputs / f"{src.stem}-{n}{src.suffix}"
+                shutil.copyfile(src, dst)
+            items = convert_folder(
+                Path(model), inputs, work / "out", cfg, fmt, on_progress=lambda m: progress(None, desc=m)
+            )
+        except (RvcError, ValueError) as e:
+            raise _fail(e, lang) from e
+        done = [i for i in items if i.result is not None]
+        outputs = [str(i.result.output) for i in done]
+        seconds = sum(i.result.seconds for i in done)
+        lines = [
+            tr("Converted {n} of {m} files ({s:.1f} s of audio).", lang).format(n=len(done), m=len(items), s=seconds)
+        ]
+        lines += [f"- ⚠ {i.source.name}: {tr(i.error, lang)}" for i in items if i.result is None]
+        if len(outputs) > 1:
+            archive = work / f"converted_{Path(model).stem}.zip"
+            with zipfile.ZipFile(archive, "w") as z:
+                for o in outputs:
+                    z.write(o, Path(o).name)
+            outputs.insert(0, str(archive))
+        return "\n".join(lines), outputs
 
     # --- layout ---------------------------------------------------------------------------------------------
 
@@ -697,6 +755,15 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
                 convert_btn = gr.Button(L("Convert"), variant="primary", elem_id="in-run")
                 in_info = gr.Markdown(elem_id="in-info")
                 result = gr.Audio(label=L("Converted"), type="filepath", elem_id="in-result")
+                with gr.Accordion(L("Convert several files at once (same settings)"), open=False):
+                    batch_files = gr.File(
+                        file_count="multiple", type="filepath", label=L("Recordings"), elem_id="in-batch-files"
+                    )
+                    batch_btn = gr.Button(L("Convert all"), elem_id="in-batch-run")
+                    batch_info = gr.Markdown(elem_id="in-batch-info")
+                    batch_out = gr.File(
+                        file_count="multiple", label=L("Converted files"), interactive=False, elem_id="in-batch-out"
+                    )
 
             with gr.Tab(L("Jobs"), id="jobs"):
                 gr.Markdown(
@@ -805,6 +872,10 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
            [model, index, in_audio, transpose, in_method, index_rate, filter_radius, rms_mix, protect, resample_sr,
             out_format, in_device, in_embedder],
            [in_info, result], api_name="convert", concurrency_id="heavy", concurrency_limit=1)  # fmt: skip
+        on(batch_btn.click, run_convert_many,
+           [model, index, batch_files, transpose, in_method, index_rate, filter_radius, rms_mix, protect, resample_sr,
+            out_format, in_device, in_embedder],
+           [batch_info, batch_out], api_name="convert_batch", concurrency_id="heavy", concurrency_limit=1)  # fmt: skip
     return demo
 
 

@@ -184,6 +184,12 @@ PT: dict[str, str] = {
     "Converted": "Convertido",
     "Choose a model (train one, or import a .zip or .pth)": "Escolha um modelo (treine um, ou importe um .zip ou .pth)",
     "Upload or record the audio to convert": "Envie ou grave o áudio a converter",
+    "Upload the recordings to convert": "Envie as gravações a converter",
+    "Convert several files at once (same settings)": "Converter vários arquivos de uma vez (mesmos ajustes)",
+    "Recordings": "Gravações",
+    "Convert all": "Converter todos",
+    "Converted files": "Arquivos convertidos",
+    "Converted {n} of {m} files ({s:.1f} s of audio).": "{n} de {m} arquivos convertidos ({s:.1f} s de áudio).",
     "Only the models and indexes listed here can be used when the app is shared": (
         "Só os modelos e indexes listados aqui podem ser usados quando o app é compartilhado"
     ),

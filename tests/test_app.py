@@ -69,6 +69,7 @@ def test_endpoints_exist(served):
         "/model_card",
         "/import_model",
         "/convert",
+        "/convert_batch",
     }  # fmt: skip  (each has a test through the client in this file or test_app_public.py)
 
 
@@ -254,6 +255,22 @@ def test_infer_tab_converts(served, tiny_experiment, embedder_dir):
         api_name="/convert",
     )
     assert "at 40000 Hz in 1 part(s)" in info and Path(out).stat().st_size > 1000
+
+    # batch mode: two recordings with the same name and a file that is not audio
+    (tmp / "b").mkdir()
+    twin = espeak("A second recording.", tmp / "b" / "say.wav")
+    (tmp / "notes.txt").write_text("not audio")
+    settings = [2, "pm", 0.75, 3, 0.25, 0.33, 0, "wav", "cpu", str(embedder_dir)]
+    files = [handle_file(str(f)) for f in (src, twin, tmp / "notes.txt")]
+    report, outs = client.predict(model, index, files, *settings, api_name="/convert_batch")
+    assert report.startswith("Converted 2 of 3 files") and "notes.txt" in report, report
+    names = sorted(Path(o).name for o in outs)
+    assert names == ["converted_voice.zip", "say-2.wav", "say.wav"], names
+    import zipfile
+
+    assert sorted(zipfile.ZipFile(next(o for o in outs if o.endswith(".zip"))).namelist()) == ["say-2.wav", "say.wav"]
+    with pytest.raises(Exception, match="Upload the recordings"):
+        client.predict(model, index, [], *settings, api_name="/convert_batch")
 
 
 def test_open_experiment_index_card_package_and_import(served, tiny_experiment):
