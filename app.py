@@ -896,11 +896,12 @@ def training_text(job: Job | None, rows: list[dict[str, Any]], lang: str = "en")
     eta = job.eta_seconds()
     mel = f", mel {p.losses['loss_mel']:.2f}" if "loss_mel" in p.losses else ""
     left = tr(", about {m} min left", lang).format(m=f"{eta / 60:.1f}") if eta is not None else ""
+    gpu = f", GPU {rows[-1]['gpu_peak_gb']:.1f} GB" if rows and "gpu_peak_gb" in rows[-1] else ""  # peak so far
     return (
         tr("Training: epoch {e}/{n}, step {s} ({i}/{k} in this epoch)", lang).format(
             e=p.epoch, n=p.epochs, s=p.step, i=p.epoch_step, k=p.steps_per_epoch
         )
-        + f"{mel}{left}"
+        + f"{mel}{gpu}{left}"
     )
 
 

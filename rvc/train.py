@@ -428,6 +428,9 @@ def _train_locked(
             started_from = "scratch"
             logger.warning(warning)
     if config.compile:
+        if device.type != "cuda":
+            warnings.append("compiling for the CPU: the first steps take minutes, and it pays mainly on a GPU")
+            logger.warning(warnings[-1])
         compile_fixed_shapes(net_g, net_d)
     if dist:
         from torch.nn.parallel import DistributedDataParallel as DDP

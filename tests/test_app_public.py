@@ -222,3 +222,16 @@ def test_every_text_of_the_page_has_its_portuguese():
         assert tr(str(e), "pt-BR") == "O nome do experimento 'a b' contém ' ': use só letras, dígitos, '-', '_' e '.'"
     for en, pt in PT.items():  # the same placeholders in both
         assert sorted(__import__("re").findall(r"\{\w+", en)) == sorted(__import__("re").findall(r"\{\w+", pt)), en
+
+
+def test_training_line_shows_epoch_loss_and_gpu_memory():
+    from rvc.jobs import Job
+    from rvc.train import Progress
+
+    job = Job("voice", "train", status="running", started=time.time() - 60, fraction=0.5)
+    job.progress = Progress(2, 4, 30, {"loss_mel": 21.5}, epoch_step=5, steps_per_epoch=15)
+    rows = [{"epoch": 2, "step": 30, "loss_mel": 21.5, "gpu_peak_gb": 7.31}]
+    line = app.training_text(job, rows)
+    assert line.startswith("Training: epoch 2/4, step 30 (5/15 in this epoch), mel 21.50, GPU 7.3 GB, about 1.0 min")
+    assert "GPU" not in app.training_text(job, [{"epoch": 2, "step": 30}])  # CPU runs log no GPU memory
+    assert app.training_text(job, rows, "pt").startswith("Treino: epoch 2/4, etapa 30")

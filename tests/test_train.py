@@ -298,6 +298,7 @@ def test_compiled_training_keeps_the_numbers_and_the_file_format(tmp_path, tiny_
     exp = tiny_experiment("compiled")
     result = T.train(exp, cfg(tmp_path, epochs=1, max_steps=3, compile=True))
     assert compiled and all(m._compiled_call_impl is not None for m in compiled.values())
+    assert any("compiling for the CPU" in w for w in result.warnings)
     rows = {r["step"]: r for r in T.read_metrics(exp.paths.root)}
     ref = {r["step"]: r for r in T.read_metrics(tmp_path / "logs" / "eager")}
     assert sorted(rows) == sorted(ref) == [1, 2, 3]
