@@ -19,8 +19,9 @@ from rvc.jobs import Job
 logger = logging.getLogger(__name__)
 
 KINDS = ("preprocess", "extract", "train", "index", "one-click")
-TRAIN_KEYS = ("epochs", "batch_size", "save_every", "latest_only", "save_small", "cache_on_gpu", "device", "precision",
-    "compile")
+TRAIN_KEYS = (
+    "epochs", "batch_size", "save_every", "latest_only", "save_small", "cache_on_gpu", "device", "precision", "compile",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
