@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Step 3 on one GPU: items per second, peak GPU memory and loss parity across precisions, plus the real
-out-of-memory path. Written to run in one call of the `device` tool (its python3 holds torch; carry the soxr
-wheel, see bench/gpu_check.sh).
+out-of-memory path. Written to run in one call of the `device` tool (its python3 holds torch, scipy, psutil and
+tensorboard: nothing to carry; see bench/gpu_check.sh).
 
 The data mirror the reference's GPU measurement (../shared/bench/baseline.md): 322 items, that is 40 pieces of
 3.0 s repeated 8 times plus the two silent clips, v2-40k with pitch, 768-d features, data cached on the GPU,
@@ -12,8 +12,11 @@ the shapes, which set the speed, are those of real pieces.
 Each configuration is one `python -m rvc train` process from scratch (no pretrained weights there) with
 `--log-every 1`; items/s = batch / median wall seconds per step over the epochs after the first.
 
-    python3 bench/train_gpu.py [--runs fp32:8,fp16:8,bf16:8,fp16:16,bf16:16,bf16:16:compile] [--epochs 3]
-        [--parity-steps 150] [--no-oom-check]
+    python3 bench/train_gpu.py [--runs fp16:8,bf16:8,fp32:8,fp16:16,bf16:16] [--compile bf16:16] [--epochs 2]
+        [--parity-steps 100] [--no-oom-check] [--budget 420]
+
+In that order: the timed runs, the out-of-memory check, the loss-parity runs, then the compiled run (its first
+step compiles: minutes); whatever would not finish within --budget seconds is skipped and said so.
 
 Reference on one H200, fp16: ≈ 33 items/s at batch 8, ≈ 57 at batch 16. Targets: ≥ 50 and ≥ 85.
 """
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -105,6 +109,7 @@ def summarize(name: str, batch: int, run: dict) -> str:
         return f"{name}: FAILED after {run['wall']:.0f} s\n{run['error']}"
     rows = run["rows"]
     steady = [r["sec_per_step"] for r in rows if r["epoch"] > 1] or [r["sec_per_step"] for r in rows[2:]]
+    steady = steady or [r["sec_per_step"] for r in rows]
     per_step = statistics.median(steady)
     peak = max((r.get("gpu_peak_gb", 0.0) for r in rows), default=0.0)
     first = rows[0]["sec_per_step"]
@@ -135,20 +140,27 @@ def oom_check(logs: Path) -> str:
     except Exception as e:  # noqa: BLE001 - the message is the result
         message = str(e)
     torch.cuda.empty_cache()
-    fits = [int(w) for w in message.split("batch size ")[-1].split()[:1] if w.isdigit()]
+    fits = re.search(r"batch size (\d+) fits", message)
     if not fits:
         return f"oom check: {message}"
-    result = T.train(exp, T.TrainConfig(batch_size=fits[0], epochs=1, max_steps=3, **cfg))
-    return f"oom check: {message!r}; then batch {fits[0]} ran {result.step} steps under the same cap"
+    size = int(fits.group(1))
+    result = T.train(exp, T.TrainConfig(batch_size=size, epochs=1, max_steps=3, **cfg))
+    return f"oom check: {message!r}; then batch {size} ran {result.step} steps under the same cap"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--runs", default="fp32:8,fp16:8,bf16:8,fp16:16,bf16:16,bf16:16:compile")
-    ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--parity-steps", type=int, default=150, help="0: no loss-parity runs")
+    ap.add_argument("--runs", default="fp16:8,bf16:8,fp32:8,fp16:16,bf16:16", help="precision:batch, …")
+    ap.add_argument("--compile", default="bf16:16", help="precision:batch of the compiled run ('' for none)")
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--parity-steps", type=int, default=100, help="0: no loss-parity runs")
     ap.add_argument("--no-oom-check", action="store_true")
+    ap.add_argument("--budget", type=float, default=420, help="seconds for everything")
     args = ap.parse_args()
+    deadline = time.monotonic() + args.budget
+
+    def left() -> int:
+        return int(deadline - time.monotonic())
 
     import torch
 
@@ -158,22 +170,35 @@ def main() -> None:
     logs = Path(tempfile.mkdtemp(prefix="rvc-gpu-"))
     try:
         make_experiment(logs)
-        for spec in args.runs.split(","):
-            precision, batch, *flags = spec.split(":")
-            run = train_run(logs, precision, int(batch), args.epochs, "compile" in flags, None)
+        for spec in filter(None, args.runs.split(",")):
+            precision, batch = spec.split(":")
+            if left() < 40:
+                print(f"{spec}: skipped, out of time")
+                continue
+            run = train_run(logs, precision, int(batch), args.epochs, False, None, timeout=min(240, left()))
             print(summarize(spec, int(batch), run), flush=True)
+        if not args.no_oom_check and left() > 60:
+            print(oom_check(logs), flush=True)
         if args.parity_steps:
             print(f"loss parity, batch 8, {args.parity_steps} steps from the same seed (mean of the last 20 steps):")
             for precision in ("fp32", "bf16", "fp16"):
-                run = train_run(logs, precision, 8, 1000, False, args.parity_steps)
+                if left() < 40:
+                    print(f"  {precision}: skipped, out of time")
+                    continue
+                run = train_run(logs, precision, 8, 1000, False, args.parity_steps, timeout=min(180, left()))
                 if "error" in run:
                     print(f"  {precision}: FAILED\n{run['error']}")
                     continue
                 tail = run["rows"][-20:]
                 means = {k: statistics.mean(r[k] for r in tail) for k in ("loss_mel", "loss_kl", "loss_g", "loss_d")}
                 print(f"  {precision}: " + ", ".join(f"{k} {v:.3f}" for k, v in means.items()), flush=True)
-        if not args.no_oom_check:
-            print(oom_check(logs), flush=True)
+        if args.compile:
+            precision, batch = args.compile.split(":")
+            if left() < 90:
+                print(f"compiled {args.compile}: skipped, out of time ({left()} s left)")
+            else:
+                run = train_run(logs, precision, int(batch), args.epochs, True, None, timeout=left())
+                print(summarize(f"{args.compile} compiled", int(batch), run), flush=True)
     finally:
         shutil.rmtree(logs, ignore_errors=True)
 

@@ -45,6 +45,7 @@ from rvc.models import (
     slice_segments,
 )
 from rvc.train_data import BucketSampler, TrainSet, build_filelist, collate, spec_to_mel, wav_to_mel
+from rvc.workers import mp_context
 
 logger = logging.getLogger(__name__)
 
@@ -259,8 +260,8 @@ def _resume(s: State, folder: Path, warnings: list[str]) -> tuple[int, int, Path
             continue
         s.net_g.load_state_dict(g["model"])
         s.net_d.load_state_dict(d["model"])
-        _load_optional(s.optim_g, g.get("optimizer"))
-        _load_optional(s.optim_d, d.get("optimizer"))
+        _load_optional(s.optim_g, _as_implemented_here(s.optim_g, g.get("optimizer")))
+        _load_optional(s.optim_d, _as_implemented_here(s.optim_d, d.get("optimizer")))
         _load_optional(s.sched_g, g.get("scheduler"))
         _load_optional(s.sched_d, d.get("scheduler"))
         _load_optional(s.scaler, g.get("scaler"))
@@ -269,6 +270,17 @@ def _resume(s: State, folder: Path, warnings: list[str]) -> tuple[int, int, Path
         step = int(g.get("step", named if named != LATEST_STEP else 0))
         return epoch + 1, step, g_path
     return 1, 0, None
+
+
+def _as_implemented_here(optimizer: torch.optim.Optimizer, state: Any) -> Any:
+    """A saved optimizer state with this run's implementation flags (fused, foreach, capturable): a checkpoint
+    from a CPU run, or from RVC WebUI, resumes fused on a GPU, and a GPU one plain on a CPU."""
+    if not (isinstance(state, dict) and isinstance(state.get("param_groups"), list)):
+        return state
+    here = {
+        k: optimizer.param_groups[0][k] for k in ("fused", "foreach", "capturable") if k in optimizer.param_groups[0]
+    }
+    return {**state, "param_groups": [{**group, **here} for group in state["param_groups"]]}
 
 
 def _load_optional(obj: Any, state: Any) -> None:
@@ -427,10 +439,8 @@ def _train_locked(
             warnings.append(warning)
             started_from = "scratch"
             logger.warning(warning)
-    if config.compile:
-        if device.type != "cuda":
-            warnings.append("compiling for the CPU: the first steps take minutes, and it pays mainly on a GPU")
-            logger.warning(warnings[-1])
+    compiled = config.compile and _can_compile(device, warnings)
+    if compiled:
         compile_fixed_shapes(net_g, net_d)
     if dist:
         from torch.nn.parallel import DistributedDataParallel as DDP
@@ -449,10 +459,38 @@ def _train_locked(
         num_workers=workers,
         pin_memory=device.type == "cuda",
         persistent_workers=workers > 0,
+        multiprocessing_context=mp_context() if workers else None,  # no fork of the web app's threads
     )
-    return _loop(
-        s, experiment, config, cfg, loader, sampler, start_epoch, step, started_from, warnings, rank, on_progress, stop
-    )
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)  # the peak of this training, not of earlier work in the process
+    try:
+        return _loop(
+            s, experiment, config, cfg, loader, sampler, start_epoch, step, started_from, warnings, rank, on_progress,
+            stop,
+        )  # fmt: skip
+    finally:
+        if compiled:
+            torch._dynamo.reset()  # the compiled code belongs to these module instances: free it with them
+
+
+def _can_compile(device: torch.device, warnings: list[str]) -> bool:
+    """Whether ``torch.compile`` can generate code here (Triton beside a GPU, a C++ compiler for the CPU); why
+    not, or what it costs on a CPU, goes to ``warnings``."""
+    import importlib.util
+    import shutil
+
+    ok, note = True, ""
+    if device.type == "cuda":
+        if importlib.util.find_spec("triton") is None:
+            ok, note = False, "not compiling: torch.compile needs Triton for the GPU, and it is not installed"
+    elif not (os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++") or shutil.which("clang++")):
+        ok, note = False, "not compiling: torch.compile needs a C++ compiler for the CPU, and none was found"
+    else:
+        note = "compiling for the CPU: the first steps take minutes, and it pays mainly on a GPU"
+    if note:
+        warnings.append(note)
+        logger.warning(note)
+    return ok
 
 
 def data_workers(asked: int | None, device: torch.device) -> int:
@@ -586,6 +624,8 @@ def _first(batch: tuple[torch.Tensor, ...], n: int) -> tuple[torch.Tensor, ...]:
 def _free_memory(s: State) -> None:
     s.optim_g.zero_grad(set_to_none=True)
     s.optim_d.zero_grad(set_to_none=True)
+    if s.scaler.is_enabled():  # the failed step may have unscaled (or stepped) an optimizer: start afresh
+        s.scaler.update(s.scaler.get_scale())
     if s.device.type == "cuda":
         gc.collect()  # tensors kept alive by reference cycles (frames of the failed step)
         torch.cuda.empty_cache()

@@ -256,19 +256,23 @@ def test_infer_tab_converts(served, tiny_experiment, embedder_dir):
     )
     assert "at 40000 Hz in 1 part(s)" in info and Path(out).stat().st_size > 1000
 
-    # batch mode: two recordings with the same name and a file that is not audio
+    # batch mode: two recordings with the same name, one with the same stem, and a file that is not audio
+    from tests.helpers import encode
+
     (tmp / "b").mkdir()
     twin = espeak("A second recording.", tmp / "b" / "say.wav")
+    flac = encode(twin, tmp / "say.flac")
     (tmp / "notes.txt").write_text("not audio")
     settings = [2, "pm", 0.75, 3, 0.25, 0.33, 0, "wav", "cpu", str(embedder_dir)]
-    files = [handle_file(str(f)) for f in (src, twin, tmp / "notes.txt")]
+    files = [handle_file(str(f)) for f in (src, twin, flac, tmp / "notes.txt")]
     report, outs = client.predict(model, index, files, *settings, api_name="/convert_batch")
-    assert report.startswith("Converted 2 of 3 files") and "notes.txt" in report, report
+    assert report.startswith("Converted 3 of 4 files") and "notes.txt" in report, report
     names = sorted(Path(o).name for o in outs)
-    assert names == ["converted_voice.zip", "say-2.wav", "say.wav"], names
+    assert names == ["converted_voice.zip", "say-2.wav", "say-3.wav", "say.wav"], names
     import zipfile
 
-    assert sorted(zipfile.ZipFile(next(o for o in outs if o.endswith(".zip"))).namelist()) == ["say-2.wav", "say.wav"]
+    archive = zipfile.ZipFile(next(o for o in outs if o.endswith(".zip")))
+    assert sorted(archive.namelist()) == ["say-2.wav", "say-3.wav", "say.wav"]
     with pytest.raises(Exception, match="Upload the recordings"):
         client.predict(model, index, [], *settings, api_name="/convert_batch")
 

@@ -287,17 +287,23 @@ def test_out_of_memory_names_the_batch_size_that_fits(tmp_path, tiny_experiment,
 def test_compiled_training_keeps_the_numbers_and_the_file_format(tmp_path, tiny_experiment, monkeypatch):
     # The captured graphs (forward and backward of the decoder and the discriminator) run through eager kernels
     # ("aot_eager"): inductor's code generation would take minutes on CPU, and on a GPU it generates Triton instead.
-    compiled, real = {}, T.compile_fixed_shapes
+    compiled, real, graphs = {}, T.compile_fixed_shapes, []
 
     def compile_with_aot_eager(net_g, net_d):
         compiled.update(dec=net_g.dec, d=net_d)
-        real(net_g, net_d, backend="aot_eager")
+
+        def counting(gm, example_inputs):  # aot_eager, counting the graphs dynamo hands over
+            graphs.append(gm)
+            return torch._dynamo.backends.registry.lookup_backend("aot_eager")(gm, example_inputs)
+
+        real(net_g, net_d, backend=counting)
 
     eager = T.train(tiny_experiment("eager"), cfg(tmp_path, epochs=1, max_steps=3))
     monkeypatch.setattr(T, "compile_fixed_shapes", compile_with_aot_eager)
     exp = tiny_experiment("compiled")
     result = T.train(exp, cfg(tmp_path, epochs=1, max_steps=3, compile=True))
     assert compiled and all(m._compiled_call_impl is not None for m in compiled.values())
+    assert graphs, "dynamo captured no graph: nothing was compiled"
     assert any("compiling for the CPU" in w for w in result.warnings)
     rows = {r["step"]: r for r in T.read_metrics(exp.paths.root)}
     ref = {r["step"]: r for r in T.read_metrics(tmp_path / "logs" / "eager")}
@@ -309,3 +315,46 @@ def test_compiled_training_keeps_the_numbers_and_the_file_format(tmp_path, tiny_
     b = torch.load(eager.checkpoint, weights_only=True)["model"]
     assert list(a) == list(b)  # no "_orig_mod." in the names: the checkpoint is the reference's layout
     assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-4
+
+
+def test_out_of_memory_after_the_discriminator_step_with_a_grad_scaler():
+    # with fp16 the memory often runs out in the generator half, after the discriminator's optimizer stepped:
+    # the probe that follows unscales again, which the scaler refuses unless its per-step state is reset
+    net = torch.nn.Linear(2, 1)
+    opt = torch.optim.AdamW(net.parameters())
+    scaler = torch.amp.GradScaler("cpu", enabled=True)
+    scaler.scale(net(torch.ones(1, 2)).sum()).backward()
+    scaler.unscale_(opt)
+    scaler.step(opt)  # ... and here the generator's forward would run out of memory
+    s = T.State(net, net, opt, opt, None, None, scaler, {}, True, torch.device("cpu"), None)
+    T._free_memory(s)
+    scaler.scale(net(torch.ones(1, 2)).sum()).backward()
+    scaler.unscale_(opt)  # the probe's first call: accepted
+    assert scaler.get_scale() == 65536.0
+
+
+def test_resumed_optimizer_keeps_this_runs_implementation():
+    # a checkpoint from a plain (CPU) run resumes fused where this run is fused, and the other way round
+    net = torch.nn.Linear(2, 1)
+    plain = torch.optim.AdamW(net.parameters())
+    net(torch.ones(1, 2)).sum().backward()
+    plain.step()
+    fused = torch.optim.AdamW(net.parameters(), fused=True)
+    T._load_optional(fused, T._as_implemented_here(fused, plain.state_dict()))
+    assert fused.param_groups[0]["fused"] is True and fused.state[net.weight]["step"].item() == 1
+    fused.step()  # the fused kernel accepts the restored state
+    back = torch.optim.AdamW(net.parameters())
+    T._load_optional(back, T._as_implemented_here(back, fused.state_dict()))
+    assert not back.param_groups[0]["fused"] and back.state[net.weight]["step"].item() == 2
+
+
+def test_loader_workers_from_a_threaded_process(tmp_path, tiny_experiment):
+    # the app trains in a thread: its loader processes must not be forked from a multi-threaded process
+    import threading
+
+    exp = tiny_experiment()
+    out = {}
+    worker = threading.Thread(target=lambda: out.update(r=T.train(exp, cfg(tmp_path, epochs=1, num_workers=2))))
+    worker.start()
+    worker.join(timeout=240)
+    assert out["r"].step == 4 and out["r"].checkpoint.is_file()
