@@ -78,14 +78,21 @@ def make_experiment(logs: Path, name: str = "bench") -> Path:
 
 
 def train_run(
-    logs: Path, precision: str, batch: int, epochs: int, compile_: bool, max_steps: int | None, timeout: int = 240
+    logs: Path,
+    device: str,
+    precision: str,
+    batch: int,
+    epochs: int,
+    compile_: bool,
+    max_steps: int | None,
+    timeout: int = 240,
 ) -> dict:
     """One from-scratch training process; returns its metrics rows and wall time."""
     root = logs / "bench"
     for f in [*root.glob("G_*.pth"), *root.glob("D_*.pth"), root / "metrics.jsonl", *root.glob("events.*")]:
         f.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "rvc", "train", "bench", "--logs-dir", str(logs), "--no-pretrained"]
-    cmd += ["--device", "cuda", "--precision", precision, "--batch-size", str(batch), "--epochs", str(epochs)]
+    cmd += ["--device", device, "--precision", precision, "--batch-size", str(batch), "--epochs", str(epochs)]
     cmd += ["--save-every", "1000", "--log-every", "1", "--cache-gpu", "--weights-dir", str(logs / "weights")]
     if compile_:
         cmd.append("--compile")
@@ -156,6 +163,8 @@ def main() -> None:
     ap.add_argument("--parity-steps", type=int, default=100, help="0: no loss-parity runs")
     ap.add_argument("--no-oom-check", action="store_true")
     ap.add_argument("--budget", type=float, default=420, help="seconds for everything")
+    ap.add_argument("--device", default="cuda", help="cpu: a dry run of this script (with --max-steps)")
+    ap.add_argument("--max-steps", type=int, default=None, help="cap every timed run (dry runs)")
     args = ap.parse_args()
     deadline = time.monotonic() + args.budget
 
@@ -164,9 +173,10 @@ def main() -> None:
 
     import torch
 
-    if not torch.cuda.is_available():
+    if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("no CUDA GPU")
-    print(f"GPU: {torch.cuda.get_device_name(0)}; torch {torch.__version__}; date {time.strftime('%Y-%m-%d')}")
+    name = torch.cuda.get_device_name(0) if args.device == "cuda" else "CPU (dry run)"
+    print(f"device: {name}; torch {torch.__version__}; date {time.strftime('%Y-%m-%d')}")
     logs = Path(tempfile.mkdtemp(prefix="rvc-gpu-"))
     try:
         make_experiment(logs)
@@ -175,9 +185,11 @@ def main() -> None:
             if left() < 40:
                 print(f"{spec}: skipped, out of time")
                 continue
-            run = train_run(logs, precision, int(batch), args.epochs, False, None, timeout=min(240, left()))
+            run = train_run(
+                logs, args.device, precision, int(batch), args.epochs, False, args.max_steps, min(240, left())
+            )
             print(summarize(spec, int(batch), run), flush=True)
-        if not args.no_oom_check and left() > 60:
+        if not args.no_oom_check and args.device == "cuda" and left() > 60:
             print(oom_check(logs), flush=True)
         if args.parity_steps:
             print(f"loss parity, batch 8, {args.parity_steps} steps from the same seed (mean of the last 20 steps):")
@@ -185,7 +197,7 @@ def main() -> None:
                 if left() < 40:
                     print(f"  {precision}: skipped, out of time")
                     continue
-                run = train_run(logs, precision, 8, 1000, False, args.parity_steps, timeout=min(180, left()))
+                run = train_run(logs, args.device, precision, 8, 1000, False, args.parity_steps, min(180, left()))
                 if "error" in run:
                     print(f"  {precision}: FAILED\n{run['error']}")
                     continue
@@ -197,7 +209,7 @@ def main() -> None:
             if left() < 90:
                 print(f"compiled {args.compile}: skipped, out of time ({left()} s left)")
             else:
-                run = train_run(logs, precision, int(batch), args.epochs, True, None, timeout=left())
+                run = train_run(logs, args.device, precision, int(batch), args.epochs, True, args.max_steps, left())
                 print(summarize(f"{args.compile} compiled", int(batch), run), flush=True)
     finally:
         shutil.rmtree(logs, ignore_errors=True)
