@@ -44,7 +44,12 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pretrained-d", type=Path, default=None, help="discriminator to start from")
     p.add_argument("--no-pretrained", action="store_true", help="train from scratch")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default="fp32", help="mixed precision on GPU")
+    p.add_argument(
+        "--precision",
+        choices=["fp32", "fp16", "bf16"],
+        default="fp32",
+        help="mixed precision: fp16/bf16 on a GPU; bf16 also on CPUs with AVX-512 BF16 or AMX",
+    )
     p.add_argument("--cache-gpu", action="store_true", help="keep the dataset on the GPU after the first epoch")
     p.add_argument(
         "--compile", action="store_true", help="torch.compile the decoder and discriminator (GPU; slow first step)"

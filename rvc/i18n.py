@@ -101,6 +101,9 @@ PT: dict[str, str] = {
     "Cache the dataset on the GPU": "Manter o dataset na GPU",
     "Export a small model at each save": "Exportar um modelo pequeno a cada salvamento",
     "Precision": "Precisão",
+    "fp16/bf16: GPU; bf16 also on CPUs with AVX-512 BF16 or AMX (about 1.5× faster)": (
+        "fp16/bf16: GPU; bf16 também em CPUs com AVX-512 BF16 ou AMX (cerca de 1,5× mais rápido)"
+    ),
     "Compile the model (GPU: faster steps, slow first step)": "Compilar o modelo (GPU: passos mais rápidos, primeiro passo lento)",
     "Pretrained generator": "Gerador pré-treinado",
     "Pretrained discriminator": "Discriminador pré-treinado",
