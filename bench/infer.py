@@ -63,7 +63,10 @@ PIECE_ROWS = 185  # 3.7 s pieces at 50 frames/s, as Step 2a cuts them
 
 def wait_idle(limit_s: float) -> float:
     """Waits until the 1-minute load average is under LOAD_MAX and other processes used under 0.2 cores over the
-    last 5 s (polls every 5 s, at most ``limit_s``); returns the load average."""
+    last 5 s (polls every 5 s, at most ``limit_s``; 0: no wait, as on a machine of its own); returns the load
+    average."""
+    if limit_s <= 0:
+        return round(os.getloadavg()[0], 2)
     t0 = time.monotonic()
     while True:
         probe = Interference()
@@ -184,10 +187,13 @@ def one(args: argparse.Namespace) -> dict[str, Any]:
 
     torch.set_num_threads(os.cpu_count() or 1)
     import faiss  # noqa: F401
-    import parselmouth  # noqa: F401
-    import pyworld  # noqa: F401
     import scipy.signal  # noqa: F401
     import transformers  # noqa: F401
+
+    if args.one.startswith("pm"):
+        import parselmouth  # noqa: F401
+    if args.one.startswith(("harvest", "dio")):
+        import pyworld  # noqa: F401
 
     from rvc import hubert, neural_pitch, rmvpe  # noqa: F401
     from rvc.convert import ConvertConfig, Converter
