@@ -506,34 +506,21 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
     ) -> tuple[str, list[str]]:  # fmt: skip
         """Batch mode: every uploaded file converted with one loading of the model; files that are not audio are
         listed and skipped. Returns the report and the converted files (a zip of them first, when several)."""
-        from rvc.convert import convert_folder
+        from rvc.convert import convert_files
 
         work = Path(tempfile.mkdtemp(prefix="rvc-batch-"))
-        inputs = work / "in"
         try:
             cfg = convert_config(
                 model, index, transpose, method, index_rate, radius, rms, protect, resample_sr, device, embedder
             )
             if not files:
                 raise RvcError("Upload the recordings to convert")
-            inputs.mkdir()
-            stems: set[str] = set()
-            for f in files:  # one flat folder; a repeated name (take.wav, take.mp3) gets -2, -3 …: an output each
-                src = Path(f)
-                stem, n = src.stem, 1
-                while stem.lower() in stems:
-                    n += 1
-                    stem = f"{src.stem}-{n}"
-                stems.add(stem.lower())
-                shutil.copyfile(src, inputs / f"{stem}{src.suffix}")
-            items = convert_folder(
-                Path(model), inputs, work / "out", cfg, fmt, on_progress=lambda m: progress(None, desc=m)
+            items = convert_files(
+                Path(model), [Path(f) for f in files], work, cfg, fmt, on_progress=lambda m: progress(None, desc=m)
             )
         except (RvcError, ValueError) as e:
             shutil.rmtree(work, ignore_errors=True)
             raise _fail(e, lang) from e
-        finally:
-            shutil.rmtree(inputs, ignore_errors=True)  # the copies of the uploads; the results stay for download
         done = [i for i in items if i.result is not None]
         outputs = [str(i.result.output) for i in done]
         seconds = sum(i.result.seconds for i in done)

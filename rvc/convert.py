@@ -455,11 +455,7 @@ def convert_folder(
     fmt: str = "wav",
     on_progress: Callable[[str], None] | None = None,
 ) -> list[BatchItem]:
-    """Converts every file at the top level of ``source_dir`` into ``output_dir/<stem>.<fmt>``, loading the model
-    once. A file that cannot be decoded (or is too short) is reported in its item and skipped."""
-    from rvc.errors import AudioDecodeError
-
-    say = on_progress or (lambda _m: None)
+    """Converts every file at the top level of ``source_dir`` into ``output_dir`` (see :func:`convert_files`)."""
     source_dir, output_dir = Path(source_dir), Path(output_dir)
     if fmt not in FORMATS:
         raise RvcError(f"output format must be one of {', '.join(FORMATS)}, not {fmt!r}")
@@ -470,17 +466,43 @@ def convert_folder(
         raise RvcError(f"{source_dir} has no files at its top level")
     if output_dir.resolve() == source_dir.resolve():
         raise RvcError("the output folder must differ from the input folder (inputs are never overwritten)")
+    return convert_files(model, files, output_dir, cfg, fmt, on_progress)
+
+
+def convert_files(
+    model: Path,
+    files: list[Path],
+    output_dir: Path,
+    cfg: ConvertConfig,
+    fmt: str = "wav",
+    on_progress: Callable[[str], None] | None = None,
+) -> list[BatchItem]:
+    """Converts each file into ``output_dir/<stem>.<fmt>``, loading the model once; a stem met again in the batch
+    (``take.wav``, ``take.mp3``) gets ``-2``, ``-3`` …, so no result overwrites another. A file that cannot be
+    decoded (or is too short) is reported in its item and skipped."""
+    from rvc.errors import AudioDecodeError
+
+    say = on_progress or (lambda _m: None)
+    output_dir = Path(output_dir)
+    if fmt not in FORMATS:
+        raise RvcError(f"output format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    if not files:
+        raise RvcError("no files to convert")
     output_dir.mkdir(parents=True, exist_ok=True)
     converter = Converter(Path(model), cfg, on_progress)
-    items = []
-    for i, f in enumerate(files, 1):
+    items, used = [], set()
+    for i, f in enumerate(map(Path, files), 1):
         say(f"[{i}/{len(files)}] {f.name}")
+        stem, n = f.stem, 1
+        while stem.lower() in used:
+            n += 1
+            stem = f"{f.stem}-{n}"
         try:
             x = decode_audio(f, SR16).samples
             if len(x) < SR16 // 10:
                 raise RvcError(f"too short to convert ({len(x) / SR16:.2f} s)")
-            items.append(BatchItem(f, _convert_to(converter, x, output_dir / f"{f.stem}.{fmt}", fmt, None)))
-
+            items.append(BatchItem(f, _convert_to(converter, x, output_dir / f"{stem}.{fmt}", fmt, None)))
+            used.add(stem.lower())
         except (AudioDecodeError, RvcError) as e:
             logger.warning("skipped %s: %s", f.name, e)
             items.append(BatchItem(f, None, str(e)))

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import importlib.util
 import json
 import logging
 import os
 import random
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -476,9 +478,6 @@ def _train_locked(
 def _can_compile(device: torch.device, warnings: list[str]) -> bool:
     """Whether ``torch.compile`` can generate code here (Triton beside a GPU, a C++ compiler for the CPU); why
     not, or what it costs on a CPU, goes to ``warnings``."""
-    import importlib.util
-    import shutil
-
     ok, note = True, ""
     if device.type == "cuda":
         if importlib.util.find_spec("triton") is None:

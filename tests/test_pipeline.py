@@ -22,7 +22,7 @@ from rvc.extract import ExtractConfig
 from rvc.package import export_package, import_package, read_card
 from rvc.train import TrainConfig
 from tests.conftest import TINY_MODEL
-from tests.helpers import espeak
+from tests.helpers import encode, espeak
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -216,6 +216,7 @@ def test_batch_conversion_skips_what_is_not_audio(tmp_path, tiny_experiment, emb
     src = tmp_path / "in"
     espeak("First file.", src / "a.wav")
     espeak("Second file.", src / "b.wav")
+    encode(src / "b.wav", src / "b.mp3")  # the same stem: its result must not overwrite b.wav's
     (src / "readme.txt").write_text("not audio")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "rvc", "infer", str(model), str(src), str(tmp_path / "out"), "--format", "flac"]
@@ -223,7 +224,8 @@ def test_batch_conversion_skips_what_is_not_audio(tmp_path, tiny_experiment, emb
     r = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr
     rows = {Path(x["source"]).name: x for x in json.loads(r.stdout)}
-    assert rows["a.wav"]["output"].endswith("a.flac") and rows["b.wav"]["output"]
+    assert rows["a.wav"]["output"].endswith("a.flac") and rows["b.mp3"]["output"].endswith("b.flac")
+    assert rows["b.wav"]["output"].endswith("b-2.flac")  # files are taken in name order: b.mp3 first
     assert rows["readme.txt"]["output"] is None and rows["readme.txt"]["error"]
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.flac", "b.flac"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.flac", "b-2.flac", "b.flac"]
     assert np.isfinite(V.decode_audio(tmp_path / "out" / "a.flac", 16000).samples).all()
