@@ -4,7 +4,7 @@
                   [--allow-server-paths]
 
 Every handler here only adapts widgets to a function of ``rvc`` and turns its typed errors into messages on
-the page. Long steps run as jobs (``rvc.jobs``) outside the request: the page follows them, and a reload or a
+the page. Long steps run as jobs (``rvc.jobs.registry``) outside the request: the page follows them, and a reload or a
 closed tab changes nothing for them. Starting the app imports no torch and loads no model.
 """
 
@@ -26,12 +26,12 @@ from typing import Any
 
 import gradio as gr
 
-from rvc.config import SAMPLE_RATES, VERSIONS
-from rvc.errors import RvcError
-from rvc.experiment import ExperimentConfig, create_or_open, default_logs_dir, list_experiments, open_experiment
-from rvc.i18n import PT, tr
-from rvc.jobs import Job, JobRegistry
-from rvc.spaces import SpaceInfo, detect_space
+from rvc.core.config import SAMPLE_RATES, VERSIONS
+from rvc.core.errors import RvcError
+from rvc.core.experiment import ExperimentConfig, create_or_open, default_logs_dir, list_experiments, open_experiment
+from rvc.hub.spaces import SpaceInfo, detect_space
+from rvc.jobs.registry import Job, JobRegistry
+from rvc.ui.i18n import PT, tr
 
 logger = logging.getLogger("rvc.app")
 
@@ -97,7 +97,7 @@ def job_html(job: Job | None, lang: str = "en") -> str:
 
 def build_demo(settings: AppSettings) -> gr.Blocks:
     """The whole UI. Handlers are closures over ``settings`` and the job registry."""
-    from rvc.tasks import Places, summary_for, work_for
+    from rvc.steps.tasks import Places, summary_for, work_for
 
     places = Places(settings.logs_dir, settings.weights_dir)
     settings.logs_dir.mkdir(parents=True, exist_ok=True)
@@ -157,7 +157,7 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
     # --- Step 2a --------------------------------------------------------------------------------------------
 
     def dataset_folder(exp: Any, source: str, folder: str, files: Any, folder_files: Any, lang: str) -> Path:
-        from rvc.preprocess import collect_uploads
+        from rvc.steps.preprocess import collect_uploads
 
         if source == SERVER_FOLDER:
             path = server_path(folder, "Type the path of the folder that holds your recordings", lang)
@@ -187,7 +187,7 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
     def health_outputs(exp: Any, summary: str, lang: str) -> tuple[Any, ...]:
         import pandas as pd
 
-        from rvc.tasks import dataset_health
+        from rvc.steps.tasks import dataset_health
 
         try:
             h = dataset_health(exp)
@@ -213,7 +213,7 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
     # --- Step 2b --------------------------------------------------------------------------------------------
 
     def method_choices() -> tuple[list[str], str]:
-        from rvc.f0 import F0_METHODS, method_status
+        from rvc.pitch.methods import F0_METHODS, method_status
 
         statuses = [method_status(m) for m in F0_METHODS]
         ok = [s.method for s in statuses if s.available]
@@ -247,7 +247,7 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
     # --- Step 3 ---------------------------------------------------------------------------------------------
 
     def pretrained_defaults(sample_rate: str, use_f0: bool, version: str) -> tuple[str, str]:
-        from rvc import weights
+        from rvc.hub import weights
 
         reg = weights.registry()
         prefix = "f0" if use_f0 else ""
@@ -322,7 +322,7 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
         """What the page shows of the experiment's newest job, its losses and its model card."""
         import pandas as pd
 
-        from rvc.train import read_metrics
+        from rvc.steps.train.loop import read_metrics
 
         name = (name or "").strip()
         job = jobs.get(name) if name else None
@@ -347,8 +347,8 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
         return job_html(job, lang), training_text(job, rows, lang), log, plot, card
 
     def model_card(name: str, lang: str) -> tuple[str, Any]:
-        from rvc.experiment import validate_name
-        from rvc.package import read_card
+        from rvc.core.experiment import validate_name
+        from rvc.models.package import read_card
 
         try:
             validate_name(name)
@@ -368,7 +368,7 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
         return text, str(package) if package.is_file() else None
 
     def package_model(name: str, lang: str) -> tuple[str, Any]:
-        from rvc.package import export_package
+        from rvc.models.package import export_package
 
         exp = experiment(name, lang)
         model = settings.weights_dir / f"{exp.name}.pth"
@@ -431,7 +431,7 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
         return hits[0] if hits else ""
 
     def choose_model(model: str, lang: str) -> tuple[str, Any]:
-        from rvc.package import read_card
+        from rvc.models.package import read_card
 
         if not model:
             return "", gr.skip()
@@ -442,7 +442,7 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
         return card, gr.Dropdown(choices=["", *list_indexes()], value=matching_index(model))
 
     def import_model(archive: str | None, lang: str) -> tuple[str, Any, Any]:
-        from rvc.package import import_package
+        from rvc.models.package import import_package
 
         if not archive:
             raise _fail("Upload a model .zip (or a .pth) first", lang)
@@ -461,7 +461,7 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
         protect: float, resample_sr: float, device: str, embedder: str,
     ) -> Any:  # fmt: skip
         """The conversion settings of the Infer tab, with the model and index checked (raises RvcError)."""
-        from rvc.convert import ConvertConfig
+        from rvc.inference.convert import ConvertConfig
 
         if not model:
             raise RvcError("Choose a model (train one, or import a .zip or .pth)")
@@ -481,7 +481,7 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
         rms: float, protect: float, resample_sr: float, fmt: str, device: str, embedder: str, lang: str,
         progress: gr.Progress = gr.Progress(),  # noqa: B008
     ) -> tuple[str, str]:  # fmt: skip
-        from rvc.convert import convert_file
+        from rvc.inference.convert import convert_file
 
         try:
             cfg = convert_config(
@@ -506,7 +506,7 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
     ) -> tuple[str, list[str]]:  # fmt: skip
         """Batch mode: every uploaded file converted with one loading of the model; files that are not audio are
         listed and skipped. Returns the report and the converted files (a zip of them first, when several)."""
-        from rvc.convert import convert_files
+        from rvc.inference.convert import convert_files
 
         work = Path(tempfile.mkdtemp(prefix="rvc-batch-"))
         try:

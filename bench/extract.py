@@ -36,8 +36,8 @@ def random_weights(out: Path) -> tuple[Path, Path]:
     """A HuBERT-base folder and an rmvpe.pt with seeded random weights (the published shapes)."""
     from transformers import HubertConfig
 
-    from rvc import hubert
-    from rvc.rmvpe import RMVPENet
+    from rvc.content import hubert
+    from rvc.pitch.rmvpe import RMVPENet
 
     hub, rm = out / "hubert_random", out / "rmvpe_random.pt"
     if not (hub / "config.json").is_file():

@@ -108,7 +108,7 @@ def speech_60s() -> Path:
     """The top-level files of the 1-minute set at 16 kHz, joined and cut to exactly 60 s (a float32 .npy)."""
     path = OUT / "infer_input60.npy"
     if not path.is_file():
-        from rvc.audio import decode_audio
+        from rvc.audio.io import decode_audio
 
         ds, _ = dataset(1)
         files = sorted(f for f in ds.iterdir() if f.is_file() and not f.name.startswith("."))
@@ -125,9 +125,9 @@ def model_files() -> tuple[Path, Path, Path]:
     import torch
     from extract import random_weights
 
-    from rvc.checkpoint import save_atomic, small_model
-    from rvc.config import load_model_config
-    from rvc.models import Synthesizer, SynthesizerConfig
+    from rvc.core.config import load_model_config
+    from rvc.models.checkpoint import save_atomic, small_model
+    from rvc.models.synthesizer import Synthesizer, SynthesizerConfig
 
     hub, _ = random_weights(OUT)  # HubertConfig defaults, classifier_proj_size=256
     model, rm = OUT / "infer_v2_40k_f0.pth", OUT / "rmvpe_fill.pt"
@@ -145,14 +145,14 @@ def model_files() -> tuple[Path, Path, Path]:
 
 def input_index(x_path: Path, hub: Path) -> Path:
     """The index of the input's own features (random-weight HuBERT, layer 12), in experiment bench-infer."""
-    from rvc.experiment import ExperimentConfig, create_or_open
-    from rvc.index import train_index
+    from rvc.core.experiment import ExperimentConfig, create_or_open
+    from rvc.steps.index import train_index
 
     exp, _ = create_or_open(ExperimentConfig("bench-infer", "40k", "v2", True), LOGS)
     found = sorted(exp.paths.root.glob("added_IVF*_bench-infer_v2.index"))
     if found:
         return found[0]
-    from rvc.hubert import load_embedder
+    from rvc.content.hubert import load_embedder
 
     feats = load_embedder(hub).features([np.load(x_path)], "v2")[0]
     folder = exp.paths.features("v2")
@@ -195,8 +195,8 @@ def one(args: argparse.Namespace) -> dict[str, Any]:
     if args.one.startswith(("harvest", "dio")):
         import pyworld  # noqa: F401
 
-    from rvc import hubert, neural_pitch, rmvpe  # noqa: F401
-    from rvc.convert import ConvertConfig, Converter
+    from rvc.inference.convert import ConvertConfig, Converter
+    from rvc.pitch import rmvpe  # noqa: F401
 
     imports = time.perf_counter() - t0
     label = args.one
@@ -350,7 +350,7 @@ def clustered_features(folder: Path, rows: int, seed: int) -> None:
 
 
 def index_part(sizes: list[int], max_wait: float, timeout: int) -> list[dict[str, Any]]:
-    from rvc.experiment import ExperimentConfig, create_or_open
+    from rvc.core.experiment import ExperimentConfig, create_or_open
 
     results = []
     for rows in sizes:

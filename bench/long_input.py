@@ -36,10 +36,10 @@ def models() -> tuple[Path, Path]:
     import torch
     from transformers import HubertConfig
 
-    from rvc import hubert
-    from rvc.checkpoint import save_atomic, small_model
-    from rvc.config import load_model_config
-    from rvc.models import Synthesizer, SynthesizerConfig
+    from rvc.content import hubert
+    from rvc.core.config import load_model_config
+    from rvc.models.checkpoint import save_atomic, small_model
+    from rvc.models.synthesizer import Synthesizer, SynthesizerConfig
 
     emb, model = OUT / "hubert_small", OUT / "tiny_v2_40k.pth"
     if not (emb / "config.json").is_file():

@@ -47,9 +47,9 @@ def make_experiment(logs: Path, name: str = "bench") -> Path:
     """The synthetic 322-item experiment, in the reference's folder layout."""
     from scipy.io import wavfile
 
-    from rvc.experiment import ExperimentConfig, create_or_open
-    from rvc.f0 import coarse_f0
-    from rvc.train_data import write_mute
+    from rvc.core.experiment import ExperimentConfig, create_or_open
+    from rvc.pitch.methods import coarse_f0
+    from rvc.steps.train.data import write_mute
 
     exp, _ = create_or_open(ExperimentConfig(name, "40k", "v2", True), logs)
     p = exp.paths
@@ -132,8 +132,8 @@ def oom_check(logs: Path) -> str:
     size that fits, and leave the run resumable."""
     import torch
 
-    from rvc import train as T
-    from rvc.experiment import open_experiment
+    from rvc.core.experiment import open_experiment
+    from rvc.steps.train import loop as T
 
     total = torch.cuda.get_device_properties(0).total_memory
     torch.cuda.set_per_process_memory_fraction(6e9 / total)

@@ -2,10 +2,10 @@
 
 The package holds all the logic; ``app.py`` only builds the web UI on top of it. Modules, one per step:
 
-- :mod:`rvc.experiment`  Step 1: experiment folders ``logs/<name>/`` and their config.
-- :mod:`rvc.audio`       FFmpeg decoding (PyAV), resampling, WAV writing.
-- :mod:`rvc.slicer`      the silence slicer used by preprocessing.
-- :mod:`rvc.preprocess`  Step 2a: dataset preprocessing into ``0_gt_wavs/`` and ``1_16k_wavs/``.
+- :mod:`rvc.core.experiment`  Step 1: experiment folders ``logs/<name>/`` and their config.
+- :mod:`rvc.audio.io`       FFmpeg decoding (PyAV), resampling, WAV writing.
+- :mod:`rvc.audio.slicer`      the silence slicer used by preprocessing.
+- :mod:`rvc.steps.preprocess`  Step 2a: dataset preprocessing into ``0_gt_wavs/`` and ``1_16k_wavs/``.
 - :mod:`rvc.cli`         the ``python -m rvc`` command line.
 """
 

@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rvc.config import SAMPLE_RATES, VERSIONS
-from rvc.errors import RvcError
-from rvc.f0 import F0_METHODS
+from rvc.core.config import SAMPLE_RATES, VERSIONS
+from rvc.core.errors import RvcError
+from rvc.pitch.methods import F0_METHODS
 
 logger = logging.getLogger("rvc.cli")
 
@@ -68,7 +68,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 
 
 def _train_config(args: argparse.Namespace) -> Any:
-    from rvc.train import TrainConfig
+    from rvc.steps.train.loop import TrainConfig
 
     return TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, save_every=args.save_every, max_steps=args.max_steps,
@@ -197,8 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
-    from rvc.experiment import open_experiment
-    from rvc.extract import ExtractConfig, Progress, extract
+    from rvc.core.experiment import open_experiment
+    from rvc.steps.extract import ExtractConfig, Progress, extract
 
     experiment = open_experiment(args.name, args.logs_dir)
     stages = (args.only,) if args.only else ("pitch", "features")
@@ -223,8 +223,8 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from rvc.experiment import open_experiment
-    from rvc.train import Progress, train
+    from rvc.core.experiment import open_experiment
+    from rvc.steps.train.loop import Progress, train
 
     experiment = open_experiment(args.name, args.logs_dir)
     config = _train_config(args)
@@ -251,14 +251,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from rvc.experiment import open_experiment
-    from rvc.train import export
+    from rvc.core.experiment import open_experiment
+    from rvc.steps.train.loop import export
 
     experiment = open_experiment(args.name, args.logs_dir)
     path = export(experiment, args.checkpoint, args.out)
     print(f"small model written: {path}", file=sys.stderr)
     if args.zip:
-        from rvc.package import export_package
+        from rvc.models.package import export_package
 
         version = experiment.config.version
         found = sorted(experiment.paths.root.glob(f"added_IVF*_Flat_nprobe_1_{experiment.name}_{version}.index"))
@@ -269,10 +269,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from rvc.experiment import ExperimentConfig
-    from rvc.extract import ExtractConfig
-    from rvc.pipeline import Progress, RunConfig, run
-    from rvc.preprocess import PreprocessConfig
+    from rvc.core.experiment import ExperimentConfig
+    from rvc.steps.extract import ExtractConfig
+    from rvc.steps.oneclick import Progress, RunConfig, run
+    from rvc.steps.preprocess import PreprocessConfig
 
     config = RunConfig(
         experiment=ExperimentConfig(args.name, args.sample_rate, args.version, not args.no_f0),
@@ -300,7 +300,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from rvc.package import read_card
+    from rvc.models.package import read_card
 
     card = read_card(args.model)
     print(card.summary(), file=sys.stderr)
@@ -310,8 +310,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from rvc.experiment import open_experiment
-    from rvc.index import train_index
+    from rvc.core.experiment import open_experiment
+    from rvc.steps.index import train_index
 
     result = train_index(open_experiment(args.name, args.logs_dir), on_progress=lambda m: print(m, file=sys.stderr))
     print(f"index written: {result.path} ({result.vectors} vectors, IVF{result.n_lists})", file=sys.stderr)
@@ -321,7 +321,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_infer(args: argparse.Namespace) -> int:
-    from rvc.convert import ConvertConfig, convert_file, convert_folder
+    from rvc.inference.convert import ConvertConfig, convert_file, convert_folder
 
     cfg = ConvertConfig(
         transpose=args.transpose, f0_method=args.f0_method, index=args.index, index_rate=args.index_rate,
@@ -355,20 +355,20 @@ def cmd_infer(args: argparse.Namespace) -> int:
 def cmd_pitch(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from rvc.audio import decode_audio
-    from rvc.devices import resolve_device
-    from rvc.f0 import METHOD_WEIGHTS, make_estimator, method_status
+    from rvc.audio.io import decode_audio
+    from rvc.nn.devices import resolve_device
+    from rvc.pitch.methods import METHOD_WEIGHTS, make_estimator, method_status
 
     status = method_status(args.method)
     if not status.available and args.method not in METHOD_WEIGHTS:  # missing weights: ensure() explains
         raise RvcError(f"pitch method {args.method} is unavailable: {status.reason}")
     device = resolve_device(args.device)
     if args.method == "rmvpe":
-        from rvc import weights
+        from rvc.hub import weights
 
         estimate = make_estimator("rmvpe", rmvpe_path=args.weights or weights.ensure("rmvpe"), device=device)
     elif args.method in ("crepe", "crepe-tiny", "fcpe"):
-        from rvc import neural_pitch
+        from rvc.pitch import neural as neural_pitch
 
         estimate = neural_pitch.make(args.method, device, args.weights)
     else:
@@ -400,7 +400,7 @@ def cmd_pitch(args: argparse.Namespace) -> int:
 
 
 def cmd_download(args: argparse.Namespace) -> int:
-    from rvc import weights
+    from rvc.hub import weights
 
     reg = weights.registry()
     if args.list or not (args.names or args.all):
@@ -428,7 +428,7 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 
 def cmd_create(args: argparse.Namespace) -> int:
-    from rvc.experiment import ExperimentConfig, create_or_open
+    from rvc.core.experiment import ExperimentConfig, create_or_open
 
     config = ExperimentConfig(args.name, args.sample_rate, args.version, use_f0=not args.no_f0)
     experiment, created = create_or_open(config, args.logs_dir)
@@ -448,8 +448,8 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 
 def cmd_preprocess(args: argparse.Namespace) -> int:
-    from rvc.experiment import open_experiment
-    from rvc.preprocess import NothingUsableError, PreprocessConfig, Progress, preprocess_dataset
+    from rvc.core.experiment import open_experiment
+    from rvc.steps.preprocess import NothingUsableError, PreprocessConfig, Progress, preprocess_dataset
 
     experiment = open_experiment(args.name, args.logs_dir)
     config = PreprocessConfig(segment_seconds=args.segment, workers=args.workers)
@@ -482,7 +482,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     if not args.verbose:
-        logging.getLogger("rvc.preprocess").setLevel(logging.WARNING)  # the CLI prints its own progress lines
+        logging.getLogger("rvc.steps.preprocess").setLevel(logging.WARNING)  # the CLI prints its own progress lines
     try:
         return args.func(args)
     except KeyboardInterrupt:

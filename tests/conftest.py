@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import HubertConfig
 
-from rvc import hubert as H
+from rvc.content import hubert as H
 from tests.helpers import espeak, tone, write_wav
 from tests.test_f0 import fill_rmvpe
 
@@ -62,9 +62,9 @@ def tiny_experiment(tmp_path, dataset, embedder_dir):
     """A 40k v2 experiment with pitch, preprocessed and extracted, whose model is shrunk to train fast on CPU."""
     import json
 
-    from rvc import extract as X
-    from rvc import preprocess as pp
-    from rvc.experiment import ExperimentConfig, create_or_open, open_experiment
+    from rvc.core.experiment import ExperimentConfig, create_or_open, open_experiment
+    from rvc.steps import extract as X
+    from rvc.steps import preprocess as pp
 
     def make(name="voice", use_f0=True, version="v2", sample_rate="40k"):
         logs = tmp_path / "logs"

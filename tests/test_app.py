@@ -185,7 +185,7 @@ def test_step3_training_runs_in_the_background(served, tiny_experiment):
     args = ["voice", 4, 1, 1, False, False, False]
     defaults = client.predict(exp.name, api_name="/training_status")  # nothing running yet
     assert defaults[0] == "" and defaults[1] == ""
-    from rvc import weights
+    from rvc.hub import weights
 
     pg = str(weights.pretrained_dir() / "pretrained_v2" / "f0G40k.pth")
     pd_ = str(weights.pretrained_dir() / "pretrained_v2" / "f0D40k.pth")
@@ -209,8 +209,8 @@ def test_step3_training_runs_in_the_background(served, tiny_experiment):
 def test_infer_tab_converts(served, tiny_experiment, embedder_dir):
     from gradio_client import handle_file
 
-    from rvc import train as T
-    from rvc.index import train_index
+    from rvc.steps.index import train_index
+    from rvc.steps.train import loop as T
     from tests.helpers import espeak
 
     client, tmp = served

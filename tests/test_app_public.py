@@ -19,9 +19,9 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 from gradio_client import Client  # noqa: E402
 
 import app  # noqa: E402
-from rvc.i18n import PT, tr  # noqa: E402
-from rvc.jobs import JobRegistry  # noqa: E402
-from rvc.spaces import detect_space  # noqa: E402
+from rvc.hub.spaces import detect_space  # noqa: E402
+from rvc.jobs.registry import JobRegistry  # noqa: E402
+from rvc.ui.i18n import PT, tr  # noqa: E402
 from tests.test_app import free_port, launch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -214,7 +214,7 @@ def test_every_text_of_the_page_has_its_portuguese():
     missing = [t for t in texts if t not in PT]
     assert not missing, missing
     assert tr("Stop", "pt-BR") == "Parar" and tr("Stop", "en-US") == "Stop" and tr("unknown", "pt") == "unknown"
-    from rvc.experiment import validate_name
+    from rvc.core.experiment import validate_name
 
     try:
         validate_name("a b")
@@ -225,8 +225,8 @@ def test_every_text_of_the_page_has_its_portuguese():
 
 
 def test_training_line_shows_epoch_loss_and_gpu_memory():
-    from rvc.jobs import Job
-    from rvc.train import Progress
+    from rvc.jobs.registry import Job
+    from rvc.steps.train.loop import Progress
 
     job = Job("voice", "train", status="running", started=time.time() - 60, fraction=0.5)
     job.progress = Progress(2, 4, 30, {"loss_mel": 21.5}, epoch_step=5, steps_per_epoch=15)

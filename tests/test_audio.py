@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from rvc.audio import decode_audio
-from rvc.errors import AudioDecodeError
+from rvc.audio.io import decode_audio
+from rvc.core.errors import AudioDecodeError
 from tests.helpers import encode, ffmpeg, tone, write_wav
 
 SECONDS = 2.0

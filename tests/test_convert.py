@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rvc import convert as V
-from rvc import train as T
-from rvc.audio import decode_audio
-from rvc.errors import RvcError
-from rvc.index import train_index
+from rvc.audio.io import decode_audio
+from rvc.core.errors import RvcError
+from rvc.inference import convert as V
+from rvc.steps.index import train_index
+from rvc.steps.train import loop as T
 from tests.helpers import espeak
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,7 +93,7 @@ def test_bad_models_indexes_and_inputs(tmp_path, trained, embedder_dir):
     import faiss
     import torch
 
-    from rvc.errors import AudioDecodeError, ModelFileError
+    from rvc.core.errors import AudioDecodeError, ModelFileError
     from tests.helpers import ffmpeg, write_wav
 
     _, model = trained
@@ -184,7 +184,7 @@ def test_long_inputs_stream_part_by_part(tmp_path, trained, embedder_dir):
 def test_a_reference_layout_small_model_from_the_fixture_converts(tmp_path, embedder_dir):
     """The fixture's seeded v2-40k generator (the reference's sizes), saved in the small-model layout RVC WebUI
     writes, converts a recording end to end."""
-    from rvc import checkpoint as C
+    from rvc.models import checkpoint as C
     from tests.test_models import case, seeded_generator
 
     cfg_json, cfg, _ = case("v2_40k_f0")

@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from rvc.config import config_path, load_model_config
-from rvc.errors import ExperimentConflictError, ExperimentNotFoundError, InvalidNameError
-from rvc.experiment import ExperimentConfig, create_or_open, list_experiments, open_experiment, validate_name
+from rvc.core.config import config_path, load_model_config
+from rvc.core.errors import ExperimentConflictError, ExperimentNotFoundError, InvalidNameError
+from rvc.core.experiment import ExperimentConfig, create_or_open, list_experiments, open_experiment, validate_name
 
 
 @pytest.mark.parametrize("name", ["a", "my-voice", "Voice_2.final", "x" * 64, "..a", "ab.c-d_e"])

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from transformers import HubertConfig
 
-from rvc import extract as X
-from rvc import hubert as H
-from rvc import preprocess as pp
-from rvc.errors import Cancelled, IncompleteStepError, RvcError
-from rvc.experiment import ExperimentConfig, create_or_open
-from rvc.weights import WeightsError
+from rvc.content import hubert as H
+from rvc.core.errors import Cancelled, IncompleteStepError, RvcError
+from rvc.core.experiment import ExperimentConfig, create_or_open
+from rvc.hub.weights import WeightsError
+from rvc.steps import extract as X
+from rvc.steps import preprocess as pp
 from tests.conftest import SMALL
 from tests.helpers import espeak, tone, write_wav
 
@@ -192,7 +192,7 @@ def test_weights_are_fetched_on_first_need_with_progress(tmp_path, dataset, rmvp
     import http.server
     import threading as th
 
-    from rvc import weights as W
+    from rvc.hub import weights as W
 
     data = rmvpe_file.read_bytes()
     handler = type("H", (http.server.SimpleHTTPRequestHandler,), {"log_message": lambda *a: None})

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from rvc import f0 as F
-from rvc.rmvpe import RMVPE, RMVPENet, decode
+from rvc.pitch import methods as F
+from rvc.pitch.rmvpe import RMVPE, RMVPENet, decode
 from tests.helpers import espeak
 
 FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures"
@@ -102,7 +102,7 @@ def test_neural_methods_on_vibrato_tones(method, hzs, seconds):
 
 @pytest.fixture(scope="module")
 def speech(tmp_path_factory):
-    from rvc.audio import decode_audio
+    from rvc.audio.io import decode_audio
 
     path = espeak(
         "Every morning the baker opened the shop.",

@@ -11,7 +11,7 @@ import pytest
 import torch
 from transformers import HubertConfig, HubertModel
 
-from rvc import hubert as H
+from rvc.content import hubert as H
 
 TINY = dict(
     hidden_size=32,

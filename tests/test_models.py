@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from rvc import checkpoint as C
 from rvc import models as M
+from rvc.models import checkpoint as C
 
 FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / "rvc_models"
 CASES = ["v2_40k_f0", "v1_40k_f0", "v2_48k_nof0"]
@@ -158,7 +158,7 @@ def test_a_model_file_cannot_run_code(tmp_path):
 
 def test_windowed_decoding_equals_one_pass():
     """At inference the decoder runs in windows with overlapping context: the joined output is the one-pass output."""
-    from rvc.config import load_model_config
+    from rvc.core.config import load_model_config
     from tests.conftest import TINY_MODEL
 
     hps = load_model_config("40k", "v2")

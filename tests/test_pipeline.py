@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 import torch
 
-from rvc import convert as V
-from rvc import pipeline as P
-from rvc.errors import Cancelled, ModelFileError, RvcError
-from rvc.experiment import ExperimentConfig, create_or_open, open_experiment
-from rvc.extract import ExtractConfig
-from rvc.package import export_package, import_package, read_card
-from rvc.train import TrainConfig
+from rvc.core.errors import Cancelled, ModelFileError, RvcError
+from rvc.core.experiment import ExperimentConfig, create_or_open, open_experiment
+from rvc.inference import convert as V
+from rvc.models.package import export_package, import_package, read_card
+from rvc.steps import oneclick as P
+from rvc.steps.extract import ExtractConfig
+from rvc.steps.train.loop import TrainConfig
 from tests.conftest import TINY_MODEL
 from tests.helpers import encode, espeak
 
@@ -199,7 +199,7 @@ def test_packages_refuse_what_is_not_a_model(tmp_path):
 
 
 def test_batch_conversion_skips_what_is_not_audio(tmp_path, tiny_experiment, embedder_dir):
-    from rvc import train as T
+    from rvc.steps.train import loop as T
 
     exp = tiny_experiment()
     model = T.train(

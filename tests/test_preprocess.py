@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from scipy.io import wavfile
 
-from rvc import preprocess as pp
-from rvc.errors import Cancelled, DatasetError, ExperimentBusyError, IncompleteStepError
-from rvc.experiment import ExperimentConfig, create_or_open
-from rvc.locking import experiment_lock
+from rvc.core.errors import Cancelled, DatasetError, ExperimentBusyError, IncompleteStepError
+from rvc.core.experiment import ExperimentConfig, create_or_open
+from rvc.core.locking import experiment_lock
+from rvc.steps import preprocess as pp
 from tests.helpers import encode, espeak, silence, speechlike, tone, write_float_wav, write_wav
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -388,7 +388,7 @@ def test_kill_9_leaves_previous_output(tmp_path):
 
 
 def _exp(paths):
-    from rvc.experiment import open_experiment
+    from rvc.core.experiment import open_experiment
 
     return open_experiment(paths.root.name, paths.root.parent)
 

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from rvc.preprocess import normalize, segment_bounds
-from rvc.slicer import SlicerParams, frame_rms, slice_regions
+from rvc.audio.slicer import SlicerParams, frame_rms, slice_regions
+from rvc.steps.preprocess import normalize, segment_bounds
 
 SR = 40000
 HOP = 600  # 15 ms at 40 kHz; the RMS window is 4 hops = 2400 samples, centred

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import torch
 
-from rvc import checkpoint as C
 from rvc import models as M
-from rvc import train as T
-from rvc.errors import ExperimentBusyError, IncompleteStepError
-from rvc.experiment import ExperimentConfig, create_or_open, open_experiment
-from rvc.locking import experiment_lock
+from rvc.core.errors import ExperimentBusyError, IncompleteStepError
+from rvc.core.experiment import ExperimentConfig, create_or_open, open_experiment
+from rvc.core.locking import experiment_lock
+from rvc.models import checkpoint as C
+from rvc.steps.train import loop as T
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -96,8 +96,9 @@ KILL_DURING_SAVE = """
 import os, signal, sys
 from pathlib import Path
 sys.path.insert(0, {root!r})
-from rvc import checkpoint, train
-from rvc.experiment import open_experiment
+from rvc.models import checkpoint
+from rvc.steps.train import loop as train
+from rvc.core.experiment import open_experiment
 real = checkpoint.os.replace
 count = [0]
 def dying(a, b):

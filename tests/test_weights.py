@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rvc import weights as W
+from rvc.hub import weights as W
 
 DATA = os.urandom(300_000)
 SHA = hashlib.sha256(DATA).hexdigest()

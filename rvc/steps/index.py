@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from rvc.errors import IncompleteStepError
-from rvc.experiment import Experiment
-from rvc.extract import save_npy_atomic
-from rvc.locking import experiment_lock
+from rvc.core.errors import IncompleteStepError
+from rvc.core.experiment import Experiment
+from rvc.core.locking import experiment_lock
+from rvc.steps.extract import save_npy_atomic
 
 logger = logging.getLogger(__name__)
 

@@ -29,12 +29,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from rvc.audio import db, decode_audio, resample, write_wav_float32
-from rvc.errors import AudioDecodeError, Cancelled, DatasetError, IncompleteStepError
-from rvc.experiment import Experiment, ExperimentPaths, write_json_atomic
-from rvc.locking import experiment_lock
-from rvc.slicer import SlicerParams, slice_regions
-from rvc.workers import init_worker, mp_context
+from rvc.audio.io import db, decode_audio, resample, write_wav_float32
+from rvc.audio.slicer import SlicerParams, slice_regions
+from rvc.core.errors import AudioDecodeError, Cancelled, DatasetError, IncompleteStepError
+from rvc.core.experiment import Experiment, ExperimentPaths, write_json_atomic
+from rvc.core.locking import experiment_lock
+from rvc.core.workers import init_worker, mp_context
 
 logger = logging.getLogger(__name__)
 

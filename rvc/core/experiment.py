@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rvc import __version__
-from rvc.config import (
+from rvc.core.config import (
     FEATURE_DIM,
     SAMPLE_RATE_HZ,
     SampleRate,
@@ -25,7 +25,7 @@ from rvc.config import (
     check_version,
     load_model_config,
 )
-from rvc.errors import ExperimentConflictError, ExperimentNotFoundError, InvalidNameError
+from rvc.core.errors import ExperimentConflictError, ExperimentNotFoundError, InvalidNameError
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 # Names that cannot be experiments: "mute" holds the reference's silent training clips (logs/mute/), and

@@ -25,10 +25,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from rvc.errors import Cancelled, IncompleteStepError
-from rvc.experiment import Experiment, ExperimentConfig, create_or_open, write_json_atomic
-from rvc.extract import ExtractConfig
-from rvc.preprocess import PreprocessConfig
+from rvc.core.errors import Cancelled, IncompleteStepError
+from rvc.core.experiment import Experiment, ExperimentConfig, create_or_open, write_json_atomic
+from rvc.steps.extract import ExtractConfig
+from rvc.steps.preprocess import PreprocessConfig
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,9 @@ class RunConfig:
     dataset_dir: Path
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     extract: ExtractConfig = field(default_factory=ExtractConfig)
-    train: Any = None  # rvc.train.TrainConfig (None: its defaults); typed loosely to keep torch out of imports
+    train: Any = (
+        None  # rvc.steps.train.loop.TrainConfig (None: its defaults); typed loosely to keep torch out of imports
+    )
     weights_dir: Path | None = None  # small model and zip (default ./weights)
 
 
@@ -144,7 +146,7 @@ def run(
     stop: threading.Event | None = None,
 ) -> RunResult:
     """Runs every stage that is not up to date. Raises what the stages raise; :class:`Cancelled` when stopped."""
-    from rvc.train import TrainConfig
+    from rvc.steps.train.loop import TrainConfig
 
     train_cfg: TrainConfig = config.train or TrainConfig()
     weights_dir = Path(config.weights_dir or train_cfg.weights_dir or "weights")
@@ -240,9 +242,9 @@ class _Context:
         return {k: getattr(t, k) for k in keep}
 
     def output_present(self, stage: str, record: dict[str, Any]) -> bool:
-        from rvc.checkpoint import checkpoint_pairs
-        from rvc.extract import load_extract_report
-        from rvc.preprocess import load_report
+        from rvc.models.checkpoint import checkpoint_pairs
+        from rvc.steps.extract import load_extract_report
+        from rvc.steps.preprocess import load_report
 
         paths = self.experiment.paths
         try:
@@ -265,7 +267,7 @@ class _Context:
         return getattr(self, f"_{stage}")()
 
     def _preprocess(self) -> dict[str, Any]:
-        from rvc.preprocess import preprocess_dataset
+        from rvc.steps.preprocess import preprocess_dataset
 
         def progress(p: Any) -> None:
             self.report("preprocess", p.done / max(p.total, 1), f"preprocess: {p.done}/{p.total} files")
@@ -276,7 +278,7 @@ class _Context:
         return {"run_id": r.run_id, "detail": detail}
 
     def _extract(self) -> dict[str, Any]:
-        from rvc.extract import extract
+        from rvc.steps.extract import extract
 
         stages = ("pitch", "features") if self.experiment.config.use_f0 else ("features",)
 
@@ -291,8 +293,8 @@ class _Context:
         return {"run_id": r.preprocess_run, "detail": f"{t['done']} pieces, {t['skipped']} skipped"}
 
     def _train(self) -> dict[str, Any]:
-        from rvc.checkpoint import checkpoint_pairs
-        from rvc.train import train
+        from rvc.models.checkpoint import checkpoint_pairs
+        from rvc.steps.train.loop import train
 
         root = self.experiment.paths.root
         previous = self.state.data.get("train_data")
@@ -329,14 +331,14 @@ class _Context:
         return {"checkpoint": str(r.checkpoint), "detail": f"epoch {r.epoch}, step {r.step}, from {r.started_from}"}
 
     def _index(self) -> dict[str, Any]:
-        from rvc.index import train_index
+        from rvc.steps.index import train_index
 
         r = train_index(self.experiment, on_progress=lambda m: self.report("index", 0.5, f"index: {m}"))
         return {"index": str(r.path), "detail": f"{r.path.name} ({r.vectors} vectors)"}
 
     def _export(self) -> dict[str, Any]:
-        from rvc.package import export_package
-        from rvc.train import export
+        from rvc.models.package import export_package
+        from rvc.steps.train.loop import export
 
         ckpt = Path(self.state.get("train")["checkpoint"])
         index = Path(self.state.get("index")["index"])

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from rvc.audio import decode_audio, resample
-from rvc.errors import RvcError
+from rvc.audio.io import decode_audio, resample
+from rvc.core.errors import RvcError
 
 logger = logging.getLogger(__name__)
 
@@ -105,10 +105,11 @@ class Converter:
     """A loaded model (and embedder, index, pitch estimator) that converts 16 kHz audio."""
 
     def __init__(self, model: Path, cfg: ConvertConfig, on_progress: Callable[[str], None] | None = None) -> None:
-        from rvc import hubert, weights
-        from rvc.devices import resolve_device
-        from rvc.f0 import make_estimator
-        from rvc.models import load_generator
+        from rvc.content import hubert
+        from rvc.hub import weights
+        from rvc.models.synthesizer import load_generator
+        from rvc.nn.devices import resolve_device
+        from rvc.pitch.methods import make_estimator
 
         say = on_progress or (lambda _m: None)
         self.cfg = cfg
@@ -134,7 +135,7 @@ class Converter:
     def pitch(self, x: np.ndarray, frames: int) -> tuple[np.ndarray, np.ndarray]:
         from scipy.signal import medfilt
 
-        from rvc.f0 import coarse_f0
+        from rvc.pitch.methods import coarse_f0
 
         f0 = self.estimate(x)
         if self.cfg.f0_method == "harvest" and self.cfg.filter_radius > 2:
@@ -306,7 +307,7 @@ def _load_index(path: Path, dim: int) -> tuple[Any, np.ndarray]:
 
 def mix_rms(x_in: np.ndarray, sr_in: int, out: np.ndarray, sr_out: int, rate: float) -> np.ndarray:
     """Gives the output ``1 - rate`` of the input's loudness envelope (0.5 s RMS frames, interpolated)."""
-    from rvc.slicer import frame_rms
+    from rvc.audio.slicer import frame_rms
 
     def envelope(x: np.ndarray, sr: int) -> np.ndarray:
         r = frame_rms(x, sr // 2 * 2, sr // 2)
@@ -417,7 +418,7 @@ def convert_file(
     fmt = fmt or Path(output).suffix.lstrip(".").lower() or "wav"
     if fmt not in FORMATS:
         raise RvcError(f"output format must be one of {', '.join(FORMATS)}, not {fmt!r}")
-    from rvc.errors import AudioDecodeError
+    from rvc.core.errors import AudioDecodeError
 
     try:
         x = decode_audio(Path(source), SR16).samples
@@ -480,7 +481,7 @@ def convert_files(
     """Converts each file into ``output_dir/<stem>.<fmt>``, loading the model once; a stem met again in the batch
     (``take.wav``, ``take.mp3``) gets ``-2``, ``-3`` …, so no result overwrites another. A file that cannot be
     decoded (or is too short) is reported in its item and skipped."""
-    from rvc.errors import AudioDecodeError
+    from rvc.core.errors import AudioDecodeError
 
     say = on_progress or (lambda _m: None)
     output_dir = Path(output_dir)

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from rvc.models import SynthesizerConfig
+from rvc.models.synthesizer import SynthesizerConfig
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from rvc.errors import ModelFileError, RvcError
+from rvc.core.errors import ModelFileError, RvcError
 
 logger = logging.getLogger(__name__)
 

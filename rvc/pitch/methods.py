@@ -105,7 +105,7 @@ def method_status(method: str, weights_dir: Path | None = None) -> MethodStatus:
     if method in needs and importlib.util.find_spec(needs[method]) is None:
         return MethodStatus(method, False, f"the Python package {needs[method]} is not installed")
     if method in METHOD_WEIGHTS:
-        from rvc import weights  # no torch import: this runs while the app starts
+        from rvc.hub import weights  # no torch import: this runs while the app starts
 
         name = METHOD_WEIGHTS[method]
         if not weights.status(weights_dir).get(name) and weights.offline():
@@ -130,14 +130,14 @@ def make_estimator(
     if not status.available and method not in METHOD_WEIGHTS:  # weights: given here, or ensure() explains
         raise RuntimeError(f"pitch method {method} is unavailable: {status.reason}")
     if method == "rmvpe":
-        from rvc.rmvpe import RMVPE
+        from rvc.pitch.rmvpe import RMVPE
 
         if rmvpe_path is None:
             raise ValueError("rmvpe needs its weights file (rmvpe.pt)")
         model = RMVPE(rmvpe_path, device=device, half=device != "cpu")
         fn: Callable[[np.ndarray], np.ndarray] = model.f0
     elif method in ("crepe", "crepe-tiny", "fcpe"):
-        from rvc import neural_pitch
+        from rvc.pitch import neural as neural_pitch
 
         fn = neural_pitch.make(method, device)
     else:

@@ -33,21 +33,23 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from rvc.checkpoint import FORMAT, LATEST_STEP, checkpoint_pairs, load_checkpoint, save_atomic, small_model, step_of
-from rvc.devices import resolve_device
-from rvc.errors import RvcError
-from rvc.experiment import Experiment
-from rvc.locking import experiment_lock
-from rvc.models import (
-    ModelFileError,
-    MultiPeriodDiscriminator,
-    Synthesizer,
-    SynthesizerConfig,
-    check_state,
-    slice_segments,
+from rvc.core.errors import ModelFileError, RvcError
+from rvc.core.experiment import Experiment
+from rvc.core.locking import experiment_lock
+from rvc.core.workers import mp_context
+from rvc.models.checkpoint import (
+    FORMAT,
+    LATEST_STEP,
+    checkpoint_pairs,
+    load_checkpoint,
+    save_atomic,
+    small_model,
+    step_of,
 )
-from rvc.train_data import BucketSampler, TrainSet, build_filelist, collate, spec_to_mel, wav_to_mel
-from rvc.workers import mp_context
+from rvc.models.discriminator import MultiPeriodDiscriminator
+from rvc.models.synthesizer import Synthesizer, SynthesizerConfig, check_state, slice_segments
+from rvc.nn.devices import resolve_device
+from rvc.steps.train.data import BucketSampler, TrainSet, build_filelist, collate, spec_to_mel, wav_to_mel
 
 logger = logging.getLogger(__name__)
 
@@ -223,7 +225,7 @@ def pretrained_paths(experiment: Experiment, config: TrainConfig) -> tuple[Path 
         if not (config.pretrained_g and config.pretrained_d):
             raise RvcError("give both --pretrained-g and --pretrained-d, or neither")
         return config.pretrained_g, config.pretrained_d, ""
-    from rvc import weights
+    from rvc.hub import weights
 
     c = experiment.config
     prefix = "f0" if c.use_f0 else ""  # without pitch guidance: G40k/D40k (the product doc's f0G/f0D is a bug)
@@ -339,8 +341,8 @@ def _export(
 
 def model_card(experiment: Experiment, epoch: int, step: int) -> dict[str, Any]:
     """The ``info`` text and card keys of a small model exported from this experiment."""
-    from rvc.package import card_fields
-    from rvc.preprocess import load_report
+    from rvc.models.package import card_fields
+    from rvc.steps.preprocess import load_report
 
     try:
         seconds = load_report(experiment.paths).totals["kept_seconds"]

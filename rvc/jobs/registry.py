@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from rvc.errors import Cancelled, ExperimentBusyError, RvcError
+from rvc.core.errors import Cancelled, ExperimentBusyError, RvcError
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class Job:
     message: str = ""  # the result (done) or the reason (failed, stopped)
     detail: str = ""  # what it is doing now
     fraction: float | None = None  # 0..1 when known
-    progress: Any = None  # a step's own progress object (training: rvc.train.Progress)
+    progress: Any = None  # a step's own progress object (training: rvc.steps.train.loop.Progress)
     result: Any = None  # the work's return value (not persisted)
     created: float = field(default_factory=time.time)
     started: float | None = None

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from rvc.errors import RvcError
-from rvc.experiment import Experiment, ExperimentConfig, open_experiment
-from rvc.jobs import Job
+from rvc.core.errors import RvcError
+from rvc.core.experiment import Experiment, ExperimentConfig, open_experiment
+from rvc.jobs.registry import Job
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def _experiment(params: dict[str, Any], places: Places) -> Experiment:
 
 
 def _train_config(params: dict[str, Any], places: Places) -> Any:
-    from rvc.train import TrainConfig
+    from rvc.steps.train.loop import TrainConfig
 
     settings = {k: params[k] for k in TRAIN_KEYS if k in params}
     for k in ("pretrained_g", "pretrained_d"):
@@ -78,7 +78,7 @@ def _train_config(params: dict[str, Any], places: Places) -> Any:
 
 
 def _preprocess(job: Job, params: dict[str, Any], places: Places) -> Any:
-    from rvc.preprocess import PreprocessConfig, preprocess_dataset
+    from rvc.steps.preprocess import PreprocessConfig, preprocess_dataset
 
     exp = _experiment(params, places)
     config = PreprocessConfig(segment_seconds=float(params.get("segment", 3.7)), workers=params.get("workers"))
@@ -90,7 +90,7 @@ def _preprocess(job: Job, params: dict[str, Any], places: Places) -> Any:
 
 
 def _extract_config(params: dict[str, Any]) -> Any:
-    from rvc.extract import ExtractConfig
+    from rvc.steps.extract import ExtractConfig
 
     emb = params.get("embedder")
     return ExtractConfig(
@@ -102,7 +102,7 @@ def _extract_config(params: dict[str, Any]) -> Any:
 
 
 def _extract(job: Job, params: dict[str, Any], places: Places) -> Any:
-    from rvc.extract import extract
+    from rvc.steps.extract import extract
 
     exp = _experiment(params, places)
     stages = 2 if exp.config.use_f0 else 1
@@ -118,7 +118,7 @@ def _extract(job: Job, params: dict[str, Any], places: Places) -> Any:
 
 
 def _train(job: Job, params: dict[str, Any], places: Places) -> Any:
-    from rvc.train import train
+    from rvc.steps.train.loop import train
 
     exp = _experiment(params, places)
     config = _train_config(params, places)
@@ -141,14 +141,14 @@ def _train(job: Job, params: dict[str, Any], places: Places) -> Any:
 
 
 def _index(job: Job, params: dict[str, Any], places: Places) -> Any:
-    from rvc.index import train_index
+    from rvc.steps.index import train_index
 
     return train_index(_experiment(params, places), on_progress=lambda m: job.update(None, m))
 
 
 def _one_click(job: Job, params: dict[str, Any], places: Places) -> Any:
-    from rvc.pipeline import RunConfig, run
-    from rvc.preprocess import PreprocessConfig
+    from rvc.steps.oneclick import RunConfig, run
+    from rvc.steps.preprocess import PreprocessConfig
 
     config = RunConfig(
         experiment=ExperimentConfig(params["name"], params["sample_rate"], params["version"], bool(params["use_f0"])),
@@ -178,8 +178,8 @@ def _one_click(job: Job, params: dict[str, Any], places: Places) -> Any:
 def dataset_health(experiment: Experiment, examples: int = 3) -> dict[str, Any]:
     """After Step 2a: totals, skipped files and why, warning counts, the loudness of every piece (dBFS, for a
     histogram) and a few pieces to listen to (the loudest, a middle one, the quietest)."""
-    from rvc.audio import db
-    from rvc.preprocess import load_report
+    from rvc.audio.io import db
+    from rvc.steps.preprocess import load_report
 
     report = load_report(experiment.paths)
     t = report.totals

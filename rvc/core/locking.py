@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from rvc.errors import ExperimentBusyError
+from rvc.core.errors import ExperimentBusyError
 
 
 def _try_lock(fd: int) -> bool:

@@ -172,7 +172,7 @@ class FcpeEstimator:
     THRESHOLD = 0.006
 
     def __init__(self, weights: Path, device: str = "cpu") -> None:
-        from rvc.rmvpe import mel_filterbank
+        from rvc.pitch.rmvpe import mel_filterbank
 
         ckpt = torch.load(weights, map_location="cpu", weights_only=True)
         mel_cfg = ckpt.get("config_dict", {}).get("mel", {})
@@ -213,8 +213,8 @@ class FcpeEstimator:
 
 def make(method: str, device: str = "cpu", weights_path: Path | None = None) -> Callable[[np.ndarray], np.ndarray]:
     """The estimator for ``crepe``, ``crepe-tiny`` or ``fcpe``; fetches its weights on first use."""
-    from rvc import weights
-    from rvc.f0 import NEURAL_WEIGHTS
+    from rvc.hub import weights
+    from rvc.pitch.methods import NEURAL_WEIGHTS
 
     path = weights_path or weights.ensure(NEURAL_WEIGHTS[method])
     if method == "fcpe":

@@ -14,7 +14,7 @@ VERSIONS: tuple[str, ...] = get_args(Version)
 SAMPLE_RATE_HZ: dict[str, int] = {"32k": 32000, "40k": 40000, "48k": 48000}
 FEATURE_DIM: dict[str, int] = {"v1": 256, "v2": 768}
 
-CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
+CONFIGS_DIR = Path(__file__).resolve().parents[2] / "configs"
 
 
 def check_sample_rate(sample_rate: str) -> SampleRate:

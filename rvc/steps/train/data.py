@@ -20,8 +20,8 @@ import torch
 from scipy.io import wavfile
 from torch.nn import functional as F
 
-from rvc.errors import IncompleteStepError
-from rvc.experiment import Experiment
+from rvc.core.errors import IncompleteStepError
+from rvc.core.experiment import Experiment
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def spectrogram(y: torch.Tensor, n_fft: int, hop: int, win: int) -> torch.Tensor
 
 @functools.lru_cache(maxsize=8)
 def _mel_basis(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None, device: str) -> torch.Tensor:
-    from rvc.rmvpe import mel_filterbank
+    from rvc.pitch.rmvpe import mel_filterbank
 
     basis = mel_filterbank(sr, n_fft, n_mels, fmin, fmax if fmax is not None else sr / 2, htk=False)
     return torch.from_numpy(basis).to(device)
@@ -84,7 +84,7 @@ def mute_dir(experiment: Experiment) -> Path:
 def write_mute(experiment: Experiment, features: np.ndarray) -> None:
     """The silent clips the reference trains on (3 s of zeros) with their pitch and ``features`` (computed by the
     experiment's own embedder on that silence), in the reference's ``logs/mute`` layout under the experiment."""
-    from rvc.extract import save_npy_atomic
+    from rvc.steps.extract import save_npy_atomic
 
     root = mute_dir(experiment)
     sr = experiment.config.sample_rate_hz
@@ -184,7 +184,7 @@ class TrainSet(torch.utils.data.Dataset):
         if spec is None or spec.shape[-1] != wav.shape[-1] // self.hop:
             spec = spectrogram(wav, self.n_fft, self.hop, self.win)[0]
             try:
-                from rvc.checkpoint import save_atomic
+                from rvc.models.checkpoint import save_atomic
 
                 save_atomic(spec, cache)
             except OSError:

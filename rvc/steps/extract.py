@@ -29,13 +29,13 @@ from typing import Any, Literal
 import numpy as np
 from scipy.io import wavfile
 
-from rvc.devices import resolve_device
-from rvc.errors import Cancelled, RvcError
-from rvc.experiment import Experiment, write_json_atomic
-from rvc.f0 import METHOD_WEIGHTS, PitchError, coarse_f0, make_estimator, method_status
-from rvc.locking import experiment_lock
-from rvc.preprocess import load_report
-from rvc.workers import init_worker, mp_context
+from rvc.core.errors import Cancelled, RvcError
+from rvc.core.experiment import Experiment, write_json_atomic
+from rvc.core.locking import experiment_lock
+from rvc.core.workers import init_worker, mp_context
+from rvc.nn.devices import resolve_device
+from rvc.pitch.methods import METHOD_WEIGHTS, PitchError, coarse_f0, make_estimator, method_status
+from rvc.steps.preprocess import load_report
 
 logger = logging.getLogger(__name__)
 
@@ -181,7 +181,7 @@ def _run_pitch(
 ) -> None:  # fmt: skip
     base = dict(wav_dir=str(paths.wavs16k), coarse_dir=str(paths.f0_coarse), hz_dir=str(paths.f0_hz))
     if method in CPU_METHODS and workers > 1 and len(todo) > 8:
-        ctx = mp_context(["rvc.extract"])
+        ctx = mp_context(["rvc.steps.extract"])
         with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker) as pool:
             futures = [pool.submit(_pitch_chunk, _PitchTask(method, c, **base)) for c in _chunks(todo, 8)]
             try:
@@ -222,7 +222,7 @@ def _run_features(
     embedder: Any, version: str, todo: list[str], paths: Any, batch_seconds: float,
     on_result: Callable[[PieceResult], None], stop: threading.Event | None,
 ) -> None:  # fmt: skip
-    from rvc import hubert
+    from rvc.content import hubert
 
     out_dir = paths.features(version)
     waves = {}
@@ -274,7 +274,8 @@ def extract(
         EmbedderError: the embedder file cannot be used.
         Cancelled: ``stop`` was set; finished pieces stay on disk for the next run.
     """
-    from rvc import hubert, weights
+    from rvc.content import hubert
+    from rvc.hub import weights
 
     config = config or ExtractConfig()
     exp = experiment.config
@@ -374,8 +375,8 @@ def extract(
 
 def _write_silent_clips(experiment: Experiment, embedder_path: Path, device: str, embedder: Any = None) -> None:
     """The two silent clips training adds (as the reference does), their features from this embedder."""
-    from rvc import hubert
-    from rvc.train_data import MUTE_SECONDS, mute_dir, write_mute
+    from rvc.content import hubert
+    from rvc.steps.train.data import MUTE_SECONDS, mute_dir, write_mute
 
     target = mute_dir(experiment) / f"3_feature{experiment.config.feature_dim}" / "mute.npy"
     marker = target.with_name(".embedder")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rvc.errors import RvcError
+from rvc.core.errors import RvcError
 
 
 def resolve_device(device: str) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from scipy.io import wavfile
 
-from rvc.errors import AudioDecodeError
+from rvc.core.errors import AudioDecodeError
 
 CLIP_LEVEL = 0.999
 CLIP_WARN_FRACTION = 0.001
