@@ -27,14 +27,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from rvc.core.errors import EmbedderError
+
 logger = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
 LAYER = {"v1": 9, "v2": 12}
-
-
-class EmbedderError(ValueError):
-    """The embedder file cannot be used; the message names the file and the problem."""
 
 
 def frames_for(n_samples: int) -> int:

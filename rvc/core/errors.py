@@ -40,3 +40,19 @@ class Cancelled(RvcError):
 
 class ModelFileError(RvcError, ValueError):
     """A model file that cannot be used; the message names the file and what does not fit."""
+
+
+class WeightsError(RvcError):
+    """A weight file is missing or cannot be fetched; the message says where to get it and where to put it."""
+
+
+class ChecksumError(WeightsError):
+    """A weight file on disk or downloaded does not match its published size or SHA-256."""
+
+
+class EmbedderError(RvcError, ValueError):
+    """The embedder (HuBERT) file cannot be used; the message names the file and the problem."""
+
+
+class PitchError(RvcError, ValueError):
+    """A pitch method that does not exist, or a piece it cannot analyse (too short, degenerate)."""

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rvc.core.errors import ChecksumError, WeightsError
+
 logger = logging.getLogger(__name__)
 
 HUB_REPO = "lj1995/VoiceConversionWebUI"
@@ -29,14 +31,6 @@ OFFLINE_ENVS = ("RVC_OFFLINE", "HF_HUB_OFFLINE")
 CHUNK = 1 << 20
 
 Progress = Callable[[str, int, int], None]  # (file name, bytes done, bytes total)
-
-
-class WeightsError(RuntimeError):
-    """A weight file is missing or cannot be fetched; the message says where to get it and where to put it."""
-
-
-class ChecksumError(WeightsError):
-    """A weight file on disk or downloaded does not match its published size or SHA-256."""
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ from typing import Literal
 
 import numpy as np
 
+from rvc.core.errors import PitchError
+
 SAMPLE_RATE = 16000
 HOP = 160
 F0_MIN = 50.0
@@ -28,10 +30,6 @@ METHOD_WEIGHTS = {"rmvpe": "rmvpe", **NEURAL_WEIGHTS}
 # Shortest input each method handles (Praat needs three periods of the pitch floor; WORLD a few frames).
 MIN_SAMPLES = {"pm": int(3 / F0_MIN * SAMPLE_RATE) + 1, "harvest": 1600, "dio": 1600}
 DEFAULT_MIN_SAMPLES = 1024
-
-
-class PitchError(ValueError):
-    """A piece this method cannot analyse (too short, degenerate)."""
 
 
 def coarse_f0(f0: np.ndarray) -> np.ndarray:
