@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rvc.core.errors import Cancelled, ExperimentBusyError, RvcError
+from rvc.core.progress import Progress, ProgressFn
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +103,23 @@ class Job:
                 return
             self._saved = now
         self._registry.save(self)
+
+
+def job_progress(job: Job) -> ProgressFn:
+    """The one adapter from a step's :class:`~rvc.core.progress.Progress` to a job: the bar and the line of what it
+    does now, a log line whenever the stage changes, and the step's own record (``detail``) in ``job.progress``."""
+    last = {"stage": None}
+
+    def report(p: Progress) -> None:
+        if p.stage != last["stage"]:
+            last["stage"] = p.stage
+            if p.message:
+                job.say(p.message)
+        if p.detail is not None:
+            job.progress = p.detail
+        job.update(p.fraction, p.message)
+
+    return report
 
 
 class JobRegistry:
