@@ -108,7 +108,7 @@ class Job:
 def job_progress(job: Job) -> ProgressFn:
     """The one adapter from a step's :class:`~rvc.core.progress.Progress` to a job: the bar and the line of what it
     does now, a log line whenever the stage changes, and the step's own record (``detail``) in ``job.progress``."""
-    last = {"stage": None}
+    last: dict[str, str | None] = {"stage": None}
 
     def report(p: Progress) -> None:
         if p.stage != last["stage"]:
