@@ -23,9 +23,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from rvc.nn.mel import MelConfig, log_mel
+
 SAMPLE_RATE = 16000
 HOP = 160
 CENTS_OFFSET = 1997.3794084376191
+# FCPE's front end: hop-aligned (un-centred) Hann STFT, sqrt(re² + im² + 1e-9), Slaney-scale 0-8 kHz filters
+FCPE_MEL = MelConfig(SAMPLE_RATE, 1024, HOP, 128, fmin=0.0, fmax=8000.0, eps=1e-9)
 SILENCE = 10 ** (-60 / 20)  # CREPE frames quieter than -60 dB RMS are unvoiced
 
 
@@ -172,8 +176,6 @@ class FcpeEstimator:
     THRESHOLD = 0.006
 
     def __init__(self, weights: Path, device: str = "cpu") -> None:
-        from rvc.pitch.rmvpe import mel_filterbank
-
         ckpt = torch.load(weights, map_location="cpu", weights_only=True)
         mel_cfg = ckpt.get("config_dict", {}).get("mel", {})
         if mel_cfg and (mel_cfg.get("sr"), mel_cfg.get("hop_size"), mel_cfg.get("num_mels")) != (16000, 160, 128):
@@ -182,18 +184,10 @@ class FcpeEstimator:
         self.net.load_state_dict(FCPE.state_from_checkpoint(ckpt), strict=True)
         self.device = torch.device(device)
         self.net.eval().to(self.device)
-        self.basis = torch.from_numpy(mel_filterbank(16000, 1024, 128, 0.0, 8000.0, htk=False))
-        self.window = torch.hann_window(1024)
 
     def mel(self, x: np.ndarray) -> torch.Tensor:
-        y = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-        left = (1024 - HOP) // 2
-        right = max((1024 - HOP + 1) // 2, 1024 - len(y) - left)
-        mode = "reflect" if right < len(y) else "constant"
-        y = F.pad(y[None, None], (left, right), mode=mode)[0]
-        spec = torch.stft(y, 1024, HOP, 1024, window=self.window, center=False, return_complex=True)
-        mag = torch.sqrt(spec.real**2 + spec.imag**2 + 1e-9)
-        mel = torch.log(torch.clamp(self.basis @ mag, min=1e-5)).transpose(-1, -2)  # [1, T, 128]
+        y = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None]
+        mel = log_mel(y, FCPE_MEL).transpose(-1, -2)  # [1, T, 128]
         n = len(x) // HOP + 1
         if mel.shape[1] < n:
             mel = torch.cat([mel, mel[:, -1:].expand(-1, n - mel.shape[1], -1)], dim=1)

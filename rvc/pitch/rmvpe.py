@@ -8,12 +8,13 @@ from about 31.7 Hz). Frames run at 100/s (hop 160 at 16 kHz).
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+
+from rvc.nn.mel import MelConfig, log_mel
 
 SAMPLE_RATE = 16000
 HOP = 160
@@ -27,58 +28,8 @@ VOICING_THRESHOLD = 0.03
 BN_MOMENTUM = 0.01
 
 
-# --- front end ---------------------------------------------------------------------------------------------
-
-
-def hz_to_mel(f: np.ndarray, htk: bool) -> np.ndarray:
-    """Hz to mel: the HTK formula, or Slaney's (linear below 1 kHz, logarithmic above)."""
-    f = np.asarray(f, dtype=np.float64)
-    if htk:
-        return 2595.0 * np.log10(1.0 + f / 700.0)
-    lin = f / (200.0 / 3)
-    log = 15.0 + np.log(np.maximum(f, 1e-10) / 1000.0) / (np.log(6.4) / 27.0)
-    return np.where(f >= 1000.0, log, lin)
-
-
-def mel_to_hz(m: np.ndarray, htk: bool) -> np.ndarray:
-    m = np.asarray(m, dtype=np.float64)
-    if htk:
-        return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
-    return np.where(m >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (m - 15.0)), (200.0 / 3) * m)
-
-
-@functools.lru_cache(maxsize=8)
-def mel_filterbank(
-    sr: int = SAMPLE_RATE,
-    n_fft: int = N_FFT,
-    n_mels: int = N_MELS,
-    fmin: float = FMIN,
-    fmax: float = FMAX,
-    htk: bool = True,
-) -> np.ndarray:
-    """Triangular mel filters with area (Slaney) normalisation, ``[n_mels, n_fft//2 + 1]`` float32."""
-    fft_hz = np.linspace(0.0, sr / 2, n_fft // 2 + 1)
-    edges = mel_to_hz(np.linspace(hz_to_mel(fmin, htk), hz_to_mel(fmax, htk), n_mels + 2), htk)
-    widths = np.diff(edges)
-    rising = (fft_hz[None, :] - edges[:-2, None]) / widths[:-1, None]
-    falling = (edges[2:, None] - fft_hz[None, :]) / widths[1:, None]
-    weights = np.maximum(0.0, np.minimum(rising, falling))
-    weights *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
-    return weights.astype(np.float32)
-
-
-class LogMel(nn.Module):
-    """Log-mel spectrogram ``[B, T] -> [B, 128, 1 + T // 160]`` (centred Hann STFT, reflect padding)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.register_buffer("basis", torch.from_numpy(mel_filterbank()), persistent=False)
-        self.register_buffer("window", torch.hann_window(N_FFT), persistent=False)
-
-    def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        spec = torch.stft(audio, N_FFT, HOP, N_FFT, window=self.window, center=True, return_complex=True)
-        magnitude = spec.abs()
-        return torch.log(torch.clamp(self.basis @ magnitude, min=LOG_CLAMP))
+# the log-mel front end: centred Hann STFT (reflect padding), |X|, HTK-scale filters, 1 + len // 160 frames
+MEL = MelConfig(SAMPLE_RATE, N_FFT, HOP, N_MELS, fmin=FMIN, fmax=FMAX, htk=True, center=True, log_clamp=LOG_CLAMP)
 
 
 # --- network -------------------------------------------------------------------------------------------------
@@ -252,13 +203,12 @@ class RMVPE:
         self.half = half and self.device.type == "cuda"
         if self.half:
             self.net.half()
-        self.mel = LogMel().to(self.device)
 
     @torch.inference_mode()
     def salience(self, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(mel [128, T], salience [T, 360])`` for a mono 16 kHz signal; T = 1 + len // 160."""
         x = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)).to(self.device)[None]
-        mel = self.mel(x)
+        mel = log_mel(x, MEL)
         frames = mel.shape[-1]
         pad = -frames % 32
         if pad:

@@ -7,7 +7,6 @@ Spectrogram: STFT magnitude with reflect padding of (n_fft - hop)/2 on each side
 
 from __future__ import annotations
 
-import functools
 import logging
 import random
 from collections.abc import Iterator
@@ -18,10 +17,10 @@ from typing import Any
 import numpy as np
 import torch
 from scipy.io import wavfile
-from torch.nn import functional as F
 
 from rvc.core.errors import IncompleteStepError
 from rvc.core.experiment import Experiment
+from rvc.nn.mel import MelConfig, log_mel, magnitude, mel_of
 
 logger = logging.getLogger(__name__)
 
@@ -33,36 +32,32 @@ MUTE_SECONDS = 3
 # --- spectrograms ---------------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=8)
-def _window(n: int, device: str) -> torch.Tensor:
-    return torch.hann_window(n, device=device)
+def mel_config(d: dict[str, Any]) -> MelConfig:
+    """The front end of the ``data`` section of a VITS config (the module docstring says which)."""
+    return MelConfig(
+        d["sampling_rate"],
+        d["filter_length"],
+        d["hop_length"],
+        d["n_mel_channels"],
+        win=d["win_length"],
+        fmin=float(d["mel_fmin"]),
+        fmax=d["mel_fmax"],
+        eps=1e-6,
+    )
 
 
-def spectrogram(y: torch.Tensor, n_fft: int, hop: int, win: int) -> torch.Tensor:
+def spectrogram(y: torch.Tensor, d: dict[str, Any]) -> torch.Tensor:
     """Linear magnitude spectrogram ``[B, n_fft/2+1, len // hop]`` of ``y [B, T]``."""
-    pad = (n_fft - hop) // 2
-    y = F.pad(y.unsqueeze(1), (pad, pad), mode="reflect").squeeze(1)
-    spec = torch.stft(y.float(), n_fft, hop, win, window=_window(win, str(y.device)), center=False, return_complex=True)
-    return torch.sqrt(spec.real.pow(2) + spec.imag.pow(2) + 1e-6)
+    return magnitude(y, mel_config(d))
 
 
-@functools.lru_cache(maxsize=8)
-def _mel_basis(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None, device: str) -> torch.Tensor:
-    from rvc.pitch.rmvpe import mel_filterbank
-
-    basis = mel_filterbank(sr, n_fft, n_mels, fmin, fmax if fmax is not None else sr / 2, htk=False)
-    return torch.from_numpy(basis).to(device)
-
-
-def spec_to_mel(spec: torch.Tensor, sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None) -> torch.Tensor:
-    basis = _mel_basis(sr, n_fft, n_mels, float(fmin), fmax, str(spec.device))
-    return torch.log(torch.clamp(basis @ spec.float(), min=1e-5))
+def spec_to_mel(spec: torch.Tensor, d: dict[str, Any]) -> torch.Tensor:
+    return mel_of(spec, mel_config(d))
 
 
 def wav_to_mel(y: torch.Tensor, d: dict[str, Any]) -> torch.Tensor:
     """Log-mel ``[B, n_mels, T // hop]`` of ``y [B, T]`` with the ``data`` section of a VITS config."""
-    spec = spectrogram(y.float(), d["filter_length"], d["hop_length"], d["win_length"])
-    return spec_to_mel(spec, d["sampling_rate"], d["filter_length"], d["n_mel_channels"], d["mel_fmin"], d["mel_fmax"])
+    return log_mel(y, mel_config(d))
 
 
 # --- the filelist ----------------------------------------------------------------------------------------------
@@ -157,12 +152,7 @@ class TrainSet(torch.utils.data.Dataset):
     def __init__(self, items: list[Item], hps: dict[str, Any], use_f0: bool) -> None:
         d = hps["data"]
         self.items, self.use_f0 = items, use_f0
-        self.sr, self.hop, self.n_fft, self.win = (
-            d["sampling_rate"],
-            d["hop_length"],
-            d["filter_length"],
-            d["win_length"],
-        )
+        self.sr, self.hop, self.data = d["sampling_rate"], d["hop_length"], d
         # the reference's length proxy for bucketing: file size // (3·hop)
         self.lengths = [i.wav.stat().st_size // (3 * self.hop) for i in items]
 
@@ -182,7 +172,7 @@ class TrainSet(torch.utils.data.Dataset):
             except Exception:
                 spec = None
         if spec is None or spec.shape[-1] != wav.shape[-1] // self.hop:
-            spec = spectrogram(wav, self.n_fft, self.hop, self.win)[0]
+            spec = spectrogram(wav, self.data)[0]
             try:
                 from rvc.models.checkpoint import save_atomic
 

@@ -169,10 +169,7 @@ def train_step(s: State, batch: tuple[torch.Tensor, ...], probe: bool = False) -
         loss_d = discriminator_loss(r, g)
     # the target mel in float32 (outside autocast, like the generated one), of the slice only: equal to the slice
     # of the whole item's mel, since the mel is per frame
-    y_mel = spec_to_mel(
-        slice_segments(spec, ids, seg // hop),
-        d["sampling_rate"], d["filter_length"], d["n_mel_channels"], d["mel_fmin"], d["mel_fmax"],
-    )  # fmt: skip
+    y_mel = spec_to_mel(slice_segments(spec, ids, seg // hop), d)
     s.optim_d.zero_grad(set_to_none=True)
     s.scaler.scale(loss_d).backward()
     s.scaler.unscale_(s.optim_d)
