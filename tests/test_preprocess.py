@@ -354,28 +354,52 @@ def test_cli_nothing_usable(tmp_path):
     assert json.loads(r.stdout)["files"][0]["status"] == "skipped"
 
 
+# The CLI with its progress callback held after the second file: the run reports that file done (the marker),
+# then cannot go on, so the signal always arrives mid-run, however fast the machine (no waiting on timing).
+HELD_CLI = """
+import sys, time
+from pathlib import Path
+sys.path.insert(0, {root!r})
+from rvc import cli
+from rvc.steps import preprocess
+
+real = preprocess.preprocess_dataset
+
+def held(*args, on_progress, **kwargs):
+    def report(p):
+        on_progress(p)
+        if p.done == 2:
+            Path({marker!r}).touch()
+            time.sleep(600)  # until the test's signal (a test that never sends one fails, it does not hang)
+    return real(*args, on_progress=report, **kwargs)
+
+preprocess.preprocess_dataset = held
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
 def _start_and_interrupt(tmp_path, sig):
     logs = tmp_path / "logs"
     assert cli("create", "x", "--logs-dir", str(logs)).returncode == 0
     assert cli("preprocess", "x", str(good_folder(tmp_path / "a", n=1)), "--logs-dir", str(logs)).returncode == 0
     paths = create_or_open(ExperimentConfig("x"), logs)[0].paths
     first = pp.load_report(paths).run_id
-    big = good_folder(tmp_path / "big", n=40, seconds=8)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rvc", "preprocess", "x", str(big), "--workers", "2", "--logs-dir", str(logs)],
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:  # wait until files are being written
-        line = proc.stderr.readline()
-        if line.startswith("[2/"):
-            break
-    proc.send_signal(sig)
-    rest = proc.communicate(timeout=60)[1]
-    return proc.returncode, rest, paths, first
+    big = good_folder(tmp_path / "big", n=6, seconds=8)
+    marker, err = tmp_path / "second-file-done", tmp_path / "stderr.txt"
+    code = HELD_CLI.format(root=str(ROOT), marker=str(marker))
+    args = ["preprocess", "x", str(big), "--workers", "2", "--logs-dir", str(logs)]
+    with open(err, "w") as stderr:
+        proc = subprocess.Popen([sys.executable, "-c", code, *args], stderr=stderr, text=True)
+        try:
+            deadline = time.monotonic() + 300  # a safety net only: the wait is for the marker, not a duration
+            while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)  # until the run reports its second file done
+            assert marker.exists(), err.read_text()
+            proc.send_signal(sig)
+            proc.wait(timeout=120)
+        finally:
+            proc.kill()
+    return proc.returncode, err.read_text(), paths, first
 
 
 def test_kill_9_leaves_previous_output(tmp_path):

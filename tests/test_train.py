@@ -96,10 +96,9 @@ KILL_DURING_SAVE = """
 import os, signal, sys
 from pathlib import Path
 sys.path.insert(0, {root!r})
-from rvc.models import checkpoint
 from rvc.steps.train import loop as train
 from rvc.core.experiment import open_experiment
-real = checkpoint.os.replace
+real = os.replace  # every atomic writer renames through it
 count = [0]
 def dying(a, b):
     if Path(str(b)).name.startswith("G_"):
@@ -107,7 +106,7 @@ def dying(a, b):
         if count[0] == 2:  # the second G save: its temporary file is written, the rename never happens
             os.kill(os.getpid(), signal.SIGKILL)
     return real(a, b)
-checkpoint.os.replace = dying
+os.replace = dying
 exp = open_experiment("voice", Path({logs!r}))
 train.train(exp, train.TrainConfig(epochs=3, batch_size=2, save_every=1, no_pretrained=True, device="cpu", weights_dir=Path({weights!r}), discriminator_scale=0.25))
 """
