@@ -20,6 +20,7 @@ from scipy.io import wavfile
 
 from rvc.core.errors import IncompleteStepError
 from rvc.core.experiment import Experiment
+from rvc.core.files import save_npy_atomic, write_text_atomic, write_with
 from rvc.nn.mel import MelConfig, log_mel, magnitude, mel_of
 
 logger = logging.getLogger(__name__)
@@ -79,20 +80,21 @@ def mute_dir(experiment: Experiment) -> Path:
 def write_mute(experiment: Experiment, features: np.ndarray) -> None:
     """The silent clips the reference trains on (3 s of zeros) with their pitch and ``features`` (computed by the
     experiment's own embedder on that silence), in the reference's ``logs/mute`` layout under the experiment."""
-    from rvc.steps.extract import save_npy_atomic
-
     root = mute_dir(experiment)
     sr = experiment.config.sample_rate_hz
     for sub in ("0_gt_wavs", "1_16k_wavs", "2a_f0", "2b-f0nsf", f"3_feature{experiment.config.feature_dim}"):
         (root / sub).mkdir(parents=True, exist_ok=True)
-    wavfile.write(
-        root / "0_gt_wavs" / f"mute{experiment.config.sample_rate}.wav", sr, np.zeros(MUTE_SECONDS * sr, np.int16)
-    )
-    wavfile.write(root / "1_16k_wavs" / "mute.wav", 16000, np.zeros(MUTE_SECONDS * 16000, np.int16))
+    _write_silence(root / "0_gt_wavs" / f"mute{experiment.config.sample_rate}.wav", sr)
+    _write_silence(root / "1_16k_wavs" / "mute.wav", 16000)
     frames = MUTE_SECONDS * 100 + 1
     save_npy_atomic(root / "2a_f0" / "mute.wav.npy", np.ones(frames, np.int32))
     save_npy_atomic(root / "2b-f0nsf" / "mute.wav.npy", np.zeros(frames, np.float64))
     save_npy_atomic(root / f"3_feature{experiment.config.feature_dim}" / "mute.npy", features.astype(np.float32))
+
+
+def _write_silence(path: Path, rate: int) -> None:
+    silence = np.zeros(MUTE_SECONDS * rate, np.int16)
+    write_with(path, lambda tmp: wavfile.write(tmp, rate, silence))
 
 
 def build_filelist(experiment: Experiment, write: bool = True) -> list[Item]:
@@ -137,9 +139,7 @@ def build_filelist(experiment: Experiment, write: bool = True) -> list[Item]:
     if write:
         lines = ["|".join(str(x) for x in (i.wav, i.feature, i.pitch, i.pitchf, i.sid) if x is not None) for i in items]
         random.Random(0).shuffle(lines)
-        tmp = p.root / ".filelist.txt.tmp"
-        tmp.write_text("\n".join(lines), encoding="utf-8")
-        tmp.replace(p.root / "filelist.txt")
+        write_text_atomic(p.root / "filelist.txt", "\n".join(lines))
     return items
 
 
@@ -162,7 +162,7 @@ class TrainSet(torch.utils.data.Dataset):
     def _audio(self, path: Path) -> tuple[torch.Tensor, torch.Tensor]:
         sr, x = wavfile.read(path)
         if sr != self.sr:
-            raise ValueError(f"{path} is at {sr} Hz, the model at {self.sr} Hz: run Step 2a again")
+            raise IncompleteStepError(f"{path} is at {sr} Hz, the model at {self.sr} Hz: run Step 2a again")
         wav = torch.from_numpy(x.astype(np.float32))[None]  # float32 WAVs are used as they are (no rescaling)
         cache = path.with_name(path.stem + ".spec.pt")  # the reference's cache file, same layout
         spec = None
@@ -184,14 +184,14 @@ class TrainSet(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
         it = self.items[i]
         spec, wav = self._audio(it.wav)
-        phone = np.repeat(np.load(it.feature), 2, axis=0)  # 50 -> 100 frames/s
-        n = min(len(phone), MAX_FRAMES, spec.shape[-1])
+        features = np.repeat(np.load(it.feature), 2, axis=0)  # 50 -> 100 frames/s
+        n = min(len(features), MAX_FRAMES, spec.shape[-1])
         pitch = pitchf = torch.zeros(n)
-        if self.use_f0:
+        if self.use_f0 and it.pitch is not None and it.pitchf is not None:
             p_c, p_f = np.load(it.pitch), np.load(it.pitchf)
             n = min(n, len(p_c), len(p_f))
             pitch, pitchf = torch.from_numpy(p_c[:n].astype(np.int64)), torch.from_numpy(p_f[:n].astype(np.float32))
-        phone = torch.from_numpy(phone[:n].astype(np.float32))
+        phone = torch.from_numpy(features[:n].astype(np.float32))
         return phone, pitch, pitchf, spec[:, :n], wav[:, : n * self.hop], torch.tensor(it.sid)
 
 
