@@ -57,7 +57,7 @@ def decode_audio(path: Path, sample_rate: int) -> DecodedAudio:
     warnings: list[str] = []
     with container:
         if not container.streams.audio:
-            kinds = sorted({s.type for s in container.streams}) or ["no streams"]
+            kinds = sorted({str(s.type) for s in container.streams}) or ["no streams"]
             raise AudioDecodeError(f"contains no audio stream (FFmpeg found: {', '.join(kinds)})")
         stream = container.streams.audio[0]
         source_rate = int(stream.rate or stream.codec_context.sample_rate or 0)

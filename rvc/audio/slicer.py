@@ -74,16 +74,15 @@ def _cut_tags(
         cuttable = length >= min_interval and end - clip_start >= min_length
         if not (leading or cuttable):
             continue
-        right = argmin(end - keep, end) if length > keep else None
         if length <= keep:
             pos = argmin(start, end)
             tag = (0, pos) if start == 0 else (pos, pos)
         elif length <= 2 * keep:
-            mid = argmin(end - keep, start + keep)
+            right, mid = argmin(end - keep, end), argmin(end - keep, start + keep)
             left = argmin(start, start + keep)
             tag = (0, right) if start == 0 else (min(left, mid), max(right, mid))
         else:
-            tag = (0 if start == 0 else argmin(start, start + keep), right)
+            tag = (0 if start == 0 else argmin(start, start + keep), argmin(end - keep, end))
         tags.append(tag)
         clip_start = tag[1]
     return tags

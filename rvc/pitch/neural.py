@@ -184,6 +184,7 @@ class FcpeEstimator:
         self.net.load_state_dict(FCPE.state_from_checkpoint(ckpt), strict=True)
         self.device = torch.device(device)
         self.net.eval().to(self.device)
+        self.cent_table = self.net.get_buffer("cent_table").cpu().numpy().astype(np.float64)
 
     def mel(self, x: np.ndarray) -> torch.Tensor:
         y = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None]
@@ -196,7 +197,7 @@ class FcpeEstimator:
     @torch.inference_mode()
     def __call__(self, x: np.ndarray) -> np.ndarray:
         sal = self.net(self.mel(x).to(self.device))[0].cpu().numpy().astype(np.float64)
-        cents, confidence = _local_mean_cents(sal, self.net.cent_table.cpu().numpy().astype(np.float64))
+        cents, confidence = _local_mean_cents(sal, self.cent_table)
         f0 = 10.0 * 2.0 ** (cents / 1200.0)
         f0[confidence <= self.THRESHOLD] = 0.0
         return f0

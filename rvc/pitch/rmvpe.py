@@ -194,11 +194,10 @@ class RMVPE:
     def __init__(
         self, state: dict[str, torch.Tensor] | Path | str, device: str | torch.device = "cpu", half: bool = False
     ) -> None:
-        if not isinstance(state, dict):
-            state = torch.load(state, map_location="cpu", weights_only=True)
+        weights = state if isinstance(state, dict) else torch.load(state, map_location="cpu", weights_only=True)
         self.device = torch.device(device)
         self.net = RMVPENet()
-        self.net.load_state_dict(state, strict=True)
+        self.net.load_state_dict(weights, strict=True)
         self.net.eval().to(self.device)
         self.half = half and self.device.type == "cuda"
         if self.half:
