@@ -14,7 +14,7 @@ from typing import Literal
 
 import numpy as np
 
-from rvc.core.errors import PitchError
+from rvc.core.errors import PitchError, WeightsError
 
 SAMPLE_RATE = 16000
 HOP = 160
@@ -126,12 +126,12 @@ def make_estimator(
     """
     status = method_status(method)
     if not status.available and method not in METHOD_WEIGHTS:  # weights: given here, or ensure() explains
-        raise RuntimeError(f"pitch method {method} is unavailable: {status.reason}")
+        raise PitchError(f"pitch method {method} is unavailable: {status.reason}")
     if method == "rmvpe":
         from rvc.pitch.rmvpe import RMVPE
 
         if rmvpe_path is None:
-            raise ValueError("rmvpe needs its weights file (rmvpe.pt)")
+            raise WeightsError("rmvpe needs its weights file (rmvpe.pt)")
         model = RMVPE(rmvpe_path, device=device, half=device != "cpu")
         fn: Callable[[np.ndarray], np.ndarray] = model.f0
     elif method in ("crepe", "crepe-tiny", "fcpe"):

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from rvc.core.errors import ModelFileError
 from rvc.nn.mel import MelConfig, log_mel
 
 SAMPLE_RATE = 16000
@@ -179,7 +180,9 @@ class FcpeEstimator:
         ckpt = torch.load(weights, map_location="cpu", weights_only=True)
         mel_cfg = ckpt.get("config_dict", {}).get("mel", {})
         if mel_cfg and (mel_cfg.get("sr"), mel_cfg.get("hop_size"), mel_cfg.get("num_mels")) != (16000, 160, 128):
-            raise ValueError(f"{weights}: unsupported FCPE front end {mel_cfg}")
+            raise ModelFileError(
+                f"{weights}: unsupported FCPE front end {mel_cfg} (it needs 16 kHz, hop 160, 128 mels)"
+            )
         self.net = FCPE()
         self.net.load_state_dict(FCPE.state_from_checkpoint(ckpt), strict=True)
         self.device = torch.device(device)
