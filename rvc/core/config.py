@@ -13,6 +13,8 @@ SAMPLE_RATES: tuple[str, ...] = get_args(SampleRate)
 VERSIONS: tuple[str, ...] = get_args(Version)
 SAMPLE_RATE_HZ: dict[str, int] = {"32k": 32000, "40k": 40000, "48k": 48000}
 FEATURE_DIM: dict[str, int] = {"v1": 256, "v2": 768}
+# what the device settings offer; "cuda:1" and the like are accepted too (rvc.nn.devices.resolve_device)
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 
 CONFIGS_DIR = Path(__file__).resolve().parents[2] / "configs"
 

@@ -55,7 +55,8 @@ def option(
     maximum: float | None = None,
     step: float | None = None,
 ) -> Any:
-    """A dataclass field with its default and what people are told about it."""
+    """A dataclass field with its default and what people are told about it (``{default}`` in ``help`` is
+    replaced by the default)."""
     meta: dict[str, Any] = {"help": help, "choices": tuple(choices) if choices is not None else None}
     meta |= {"minimum": minimum, "maximum": maximum, "step": step}
     if isinstance(default, (list, dict, set)):
@@ -70,7 +71,9 @@ def spec(cls: type, name: str) -> OptionSpec:
             if _KEY not in f.metadata:
                 raise KeyError(f"{cls.__name__}.{name} is not declared with option()")
             default = f.default if f.default is not MISSING else None
-            return OptionSpec(name=name, default=default, **f.metadata[_KEY])
+            meta = dict(f.metadata[_KEY])
+            meta["help"] = meta["help"].replace("{default}", str(default))  # the default is written once
+            return OptionSpec(name=name, default=default, **meta)
     raise KeyError(f"{cls.__name__} has no field {name!r}")
 
 
