@@ -101,7 +101,7 @@ def test_recall_at_8_against_exact_search_on_clustered_data(tmp_path):
 
 
 def test_retrieval_weights_are_finite_on_exact_hits():
-    from rvc.inference.convert import retrieval_weights
+    from rvc.inference.retrieval import retrieval_weights
 
     w, found = retrieval_weights(np.array([[0.0, 0.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0], [0.0] * 8, [1.0] * 8], np.float32))
     assert np.isfinite(w).all() and np.allclose(w.sum(axis=1), 1) and found.all()

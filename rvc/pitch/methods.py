@@ -15,6 +15,7 @@ from typing import Literal
 import numpy as np
 
 from rvc.core.errors import PitchError, WeightsError
+from rvc.pitch.catalog import METHOD_WEIGHTS
 
 SAMPLE_RATE = 16000
 HOP = 160
@@ -25,8 +26,6 @@ MEL_MAX = 1127.0 * np.log(1.0 + F0_MAX / 700.0)
 
 F0Method = Literal["rmvpe", "pm", "harvest", "dio", "crepe", "crepe-tiny", "fcpe"]
 F0_METHODS: tuple[str, ...] = ("rmvpe", "pm", "harvest", "dio", "crepe", "crepe-tiny", "fcpe")
-NEURAL_WEIGHTS = {"crepe": "crepe-full", "crepe-tiny": "crepe-tiny", "fcpe": "fcpe"}  # method -> registry name
-METHOD_WEIGHTS = {"rmvpe": "rmvpe", **NEURAL_WEIGHTS}
 # Shortest input each method handles (Praat needs three periods of the pitch floor; WORLD a few frames).
 MIN_SAMPLES = {"pm": int(3 / F0_MIN * SAMPLE_RATE) + 1, "harvest": 1600, "dio": 1600}
 DEFAULT_MIN_SAMPLES = 1024

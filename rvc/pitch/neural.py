@@ -212,7 +212,7 @@ class FcpeEstimator:
 def make(method: str, device: str = "cpu", weights_path: Path | None = None) -> Callable[[np.ndarray], np.ndarray]:
     """The estimator for ``crepe``, ``crepe-tiny`` or ``fcpe``; fetches its weights on first use."""
     from rvc.hub import weights
-    from rvc.pitch.methods import NEURAL_WEIGHTS
+    from rvc.pitch.catalog import NEURAL_WEIGHTS
 
     path = weights_path or weights.ensure(NEURAL_WEIGHTS[method])
     if method == "fcpe":
