@@ -224,13 +224,15 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from rvc.core.experiment import open_experiment
-    from rvc.steps.train.loop import Progress, train
+    from rvc.core.progress import Progress
+    from rvc.steps.train.loop import train
 
     experiment = open_experiment(args.name, args.logs_dir)
     config = _train_config(args)
     last = {"t": 0.0, "epoch": 0}
 
-    def progress(p: Progress) -> None:
+    def progress(report: Progress) -> None:
+        p = report.detail
         now = time.monotonic()
         if p.epoch != last["epoch"] or now - last["t"] > 5:
             loss = ", ".join(f"{k} {v:.3f}" for k, v in p.losses.items() if k in ("loss_mel", "loss_g", "loss_d"))
@@ -252,19 +254,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from rvc.core.experiment import open_experiment
-    from rvc.steps.train.loop import export
+    from rvc.steps.export import export_model, package_model
 
     experiment = open_experiment(args.name, args.logs_dir)
-    path = export(experiment, args.checkpoint, args.out)
-    print(f"small model written: {path}", file=sys.stderr)
+    result = export_model(experiment, checkpoint=args.checkpoint, out=args.out)
+    print(f"small model written: {result.model}", file=sys.stderr)
     if args.zip:
-        from rvc.models.package import export_package
-
-        version = experiment.config.version
-        found = sorted(experiment.paths.root.glob(f"added_IVF*_Flat_nprobe_1_{experiment.name}_{version}.index"))
-        if not found:
+        result = package_model(experiment, result.model)
+        if result.index is None:
             print("no index yet (python -m rvc index NAME): the zip holds the model only", file=sys.stderr)
-        print(f"package written: {export_package(path, found[0] if found else None)}", file=sys.stderr)
+        print(f"package written: {result.package}", file=sys.stderr)
     return 0
 
 
@@ -286,8 +285,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     def progress(p: Progress) -> None:
         now = time.monotonic()
-        if p.stage != last["stage"] or p.fraction >= 1 or now - last["t"] > 2:
-            print(f"[{p.overall:4.0%}] {p.message}", file=sys.stderr, flush=True)
+        if p.stage != last["stage"] or now - last["t"] > 2:
+            print(f"[{p.fraction or 0:4.0%}] {p.message}", file=sys.stderr, flush=True)
             last.update(t=now, stage=p.stage)
 
     result = run(config, args.logs_dir, progress)
@@ -313,7 +312,9 @@ def cmd_index(args: argparse.Namespace) -> int:
     from rvc.core.experiment import open_experiment
     from rvc.steps.index import train_index
 
-    result = train_index(open_experiment(args.name, args.logs_dir), on_progress=lambda m: print(m, file=sys.stderr))
+    result = train_index(
+        open_experiment(args.name, args.logs_dir), on_progress=lambda p: print(p.message, file=sys.stderr)
+    )
     print(f"index written: {result.path} ({result.vectors} vectors, IVF{result.n_lists})", file=sys.stderr)
     if args.json:
         print(json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in result.__dict__.items()}, indent=2))

@@ -112,3 +112,28 @@ def test_retrieval_weights_are_finite_on_exact_hits():
     w, found = retrieval_weights(np.array([[1.0, 2.0, *[big] * 6], [big] * 8], np.float32), ix)
     assert np.allclose(w[0, :2], [0.8, 0.2]) and (w[0, 2:] == 0).all() and (w[1] == 0).all()
     assert found.tolist() == [True, False]
+
+
+def test_find_index_and_the_lists_of_indexes(tmp_path):
+    logs, weights = tmp_path / "logs", tmp_path / "weights"
+    exp, _ = create_or_open(ExperimentConfig("voice"), logs)
+    assert I.find_index(exp) is None and I.list_indexes(logs, weights) == []
+    fake_features(exp, [185, 185, 120])
+    seen = []
+    r = I.train_index(exp, on_progress=seen.append)
+    assert I.find_index(exp) == r.path
+    assert {p.stage for p in seen} == {"index"} and seen[-1].done == seen[-1].total == r.vectors
+    older = exp.paths.root / "added_IVF3_Flat_nprobe_1_voice_v2.index"
+    older.write_bytes(b"")
+    os.utime(older, ns=(1, 1))
+    assert I.find_index(exp) == r.path  # the newest of several
+    (exp.paths.root / "added_IVF3_Flat_nprobe_1_other_v2.index").write_bytes(b"")  # not this experiment's
+    assert I.find_index(exp) == r.path
+    weights.mkdir()
+    (weights / "shared.index").write_bytes(b"")
+    found = I.list_indexes(logs, weights)
+    assert found == sorted([r.path, older, exp.paths.root / "added_IVF3_Flat_nprobe_1_other_v2.index",
+                            weights / "shared.index"], key=str)  # fmt: skip
+    assert I.match_index(weights / "voice_e20_s400.pth", found) in (r.path, older)
+    assert I.match_index("shared.pth", found) == weights / "shared.index"
+    assert I.match_index("", found) is None and I.match_index("nobody.pth", found) is None

@@ -55,7 +55,7 @@ def test_one_click_runs_then_skips_then_redoes_what_changed(tmp_path, dataset, e
     first = P.run(cfg, tmp_path / "logs", seen.append)
     assert [o.status for o in first.stages] == ["done"] * 5
     assert first.model.is_file() and first.index.is_file() and first.package.is_file()
-    overall = [p.overall for p in seen]
+    overall = [p.fraction for p in seen]  # done of total over the whole run
     assert overall == sorted(overall) and overall[-1] == pytest.approx(1.0)
     assert {p.stage for p in seen} == set(P.STAGES)
 

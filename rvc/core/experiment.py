@@ -19,6 +19,8 @@ from rvc import __version__
 from rvc.core.config import (
     FEATURE_DIM,
     SAMPLE_RATE_HZ,
+    SAMPLE_RATES,
+    VERSIONS,
     SampleRate,
     Version,
     check_sample_rate,
@@ -26,6 +28,8 @@ from rvc.core.config import (
     load_model_config,
 )
 from rvc.core.errors import ExperimentConflictError, ExperimentNotFoundError, InvalidNameError
+from rvc.core.files import write_json_atomic  # also imported from here by rvc.steps.preprocess
+from rvc.core.options import option
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 # Names that cannot be experiments: "mute" holds the reference's silent training clips (logs/mute/), and
@@ -77,9 +81,9 @@ class ExperimentConfig:
     """The choices of Step 1."""
 
     name: str
-    sample_rate: SampleRate = "40k"
-    version: Version = "v2"
-    use_f0: bool = True
+    sample_rate: SampleRate = option("40k", "model sample rate (default {default})", choices=SAMPLE_RATES)
+    version: Version = option("v2", "v1 (256-d) or v2 (768-d features; default)", choices=VERSIONS)
+    use_f0: bool = option(True, "pitch guidance (off: lighter; not for singing)")
 
     def __post_init__(self) -> None:
         validate_name(self.name)
@@ -164,17 +168,6 @@ def _read_json(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ExperimentNotFoundError(f"The experiment config {path} is not a JSON object")
     return data
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Writes JSON to a temporary file beside ``path`` and renames it over ``path`` (never a half-written file)."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=4, ensure_ascii=False)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _stored_choices(data: dict[str, Any]) -> dict[str, Any] | None:

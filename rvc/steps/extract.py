@@ -29,12 +29,15 @@ from typing import Any, Literal
 import numpy as np
 from scipy.io import wavfile
 
+from rvc.core.config import DEVICES
 from rvc.core.errors import Cancelled, RvcError
-from rvc.core.experiment import Experiment, write_json_atomic
+from rvc.core.experiment import Experiment
+from rvc.core.files import save_npy_atomic, write_json_atomic
 from rvc.core.locking import experiment_lock
+from rvc.core.options import option
 from rvc.core.workers import init_worker, mp_context
 from rvc.nn.devices import resolve_device
-from rvc.pitch.methods import METHOD_WEIGHTS, PitchError, coarse_f0, make_estimator, method_status
+from rvc.pitch.methods import F0_METHODS, METHOD_WEIGHTS, PitchError, coarse_f0, make_estimator, method_status
 from rvc.steps.preprocess import load_report
 
 logger = logging.getLogger(__name__)
@@ -47,11 +50,12 @@ CPU_METHODS = ("pm", "harvest", "dio")
 class ExtractConfig:
     """Settings of Step 2b."""
 
-    f0_method: str = "rmvpe"
-    embedder: Path | None = None  # a HuBERT folder or .pt; default: the registry's hubert_base (downloaded)
-    rmvpe: Path | None = None  # default: the registry's rmvpe.pt (downloaded)
-    workers: int | None = None  # processes for pm/harvest/dio; default all cores
-    device: str = "auto"  # auto | cpu | cuda[:N]
+    f0_method: str = option("rmvpe", "pitch method (default {default})", choices=F0_METHODS)
+    # a HuBERT folder or .pt; default: the registry's hubert_base (downloaded)
+    embedder: Path | None = option(None, "HuBERT/ContentVec folder or .pt (default: hubert_base)")
+    rmvpe: Path | None = option(None, "rmvpe.pt to use (default: the downloaded one)")
+    workers: int | None = option(None, "processes for pm/harvest/dio (default: all cores)", minimum=1)
+    device: str = option("auto", "auto, cpu or cuda (default {default})", choices=DEVICES)  # or cuda:N
     batch_seconds: float | None = (
         None  # audio per HuBERT batch; None: one piece at a time on CPU (faster there), 64 s on GPU
     )
@@ -118,13 +122,6 @@ class Progress:
 
 
 # --- files ---------------------------------------------------------------------------------------------------
-
-
-def save_npy_atomic(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
-    with open(tmp, "wb") as f:
-        np.save(f, array)
-    os.replace(tmp, path)
 
 
 def _clear_temporaries(folder: Path) -> None:

@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from rvc.core.errors import Cancelled, IncompleteStepError
-from rvc.core.experiment import Experiment, ExperimentConfig, create_or_open, write_json_atomic
+from rvc.core.experiment import Experiment, ExperimentConfig, create_or_open
+from rvc.core.files import write_json_atomic
+from rvc.core.progress import Progress, ProgressFn, no_progress
 from rvc.steps.extract import ExtractConfig
 from rvc.steps.preprocess import PreprocessConfig
 
@@ -48,14 +50,6 @@ class RunConfig:
         None  # rvc.steps.train.loop.TrainConfig (None: its defaults); typed loosely to keep torch out of imports
     )
     weights_dir: Path | None = None  # small model and zip (default ./weights)
-
-
-@dataclass(frozen=True)
-class Progress:
-    stage: str
-    fraction: float  # 0..1 of this stage
-    overall: float  # 0..1 of the whole run
-    message: str
 
 
 @dataclass
@@ -142,10 +136,13 @@ class _State:
 def run(
     config: RunConfig,
     logs_dir: Path | None = None,
-    on_progress: Callable[[Progress], None] | None = None,
+    on_progress: ProgressFn | None = None,
     stop: threading.Event | None = None,
 ) -> RunResult:
-    """Runs every stage that is not up to date. Raises what the stages raise; :class:`Cancelled` when stopped."""
+    """Runs every stage that is not up to date. Raises what the stages raise; :class:`Cancelled` when stopped.
+
+    ``on_progress`` gets the current stage's name, ``done`` of ``total`` (1.0) over the whole run (each stage
+    weighs its share, :data:`WEIGHTS`) and a line such as ``"train: epoch 3/20, step 40"``."""
     from rvc.steps.train.loop import TrainConfig
 
     train_cfg: TrainConfig = config.train or TrainConfig()
@@ -153,13 +150,13 @@ def run(
     train_cfg = replace(train_cfg, weights_dir=weights_dir)
     experiment, _ = create_or_open(config.experiment, logs_dir)
     state = _State(experiment.paths.root / STATE_FILE)
-    say = on_progress or (lambda _p: None)
+    say = on_progress or no_progress
     outcomes: list[StageOutcome] = []
     done_before = 0.0
 
     def report(stage: str, fraction: float, message: str) -> None:
         fraction = min(max(fraction, 0.0), 1.0)
-        say(Progress(stage, fraction, done_before + WEIGHTS[stage] * fraction, message))
+        say(Progress(stage, done_before + WEIGHTS[stage] * fraction, 1.0, message))
 
     def check_stop() -> None:
         if stop is not None and stop.is_set():
@@ -312,14 +309,10 @@ class _Context:
         write_json_atomic(self.state.path, self.state.data)
 
         def progress(p: Any) -> None:
-            per_epoch = max(p.steps_per_epoch, 1)
-            frac = ((p.epoch - 1) + p.epoch_step / per_epoch) / max(p.epochs, 1)
-            if self.train_cfg.max_steps:
-                frac = max(frac, p.step / self.train_cfg.max_steps)
-            mel = p.losses.get("loss_mel")
-            self.report(
-                "train", frac, f"train: epoch {p.epoch}/{p.epochs}, step {p.step}" + (f", mel {mel:.2f}" if mel else "")
-            )
+            s = p.detail  # rvc.steps.train.config.TrainStatus
+            mel = s.losses.get("loss_mel")
+            message = f"train: epoch {s.epoch}/{s.epochs}, step {s.step}" + (f", mel {mel:.2f}" if mel else "")
+            self.report("train", p.fraction or 0.0, message)
 
         r = train(self.experiment, self.train_cfg, progress, self.stop)
         if r.stopped or r.checkpoint is None:
@@ -333,16 +326,17 @@ class _Context:
     def _index(self) -> dict[str, Any]:
         from rvc.steps.index import train_index
 
-        r = train_index(self.experiment, on_progress=lambda m: self.report("index", 0.5, f"index: {m}"))
+        def progress(p: Progress) -> None:  # training the lists is the first half, adding the vectors the second
+            self.report("index", 0.5 + 0.5 * (p.fraction or 0.0), f"index: {p.message}")
+
+        r = train_index(self.experiment, on_progress=progress)
         return {"index": str(r.path), "detail": f"{r.path.name} ({r.vectors} vectors)"}
 
     def _export(self) -> dict[str, Any]:
-        from rvc.models.package import export_package
-        from rvc.steps.train.loop import export
+        from rvc.steps.export import export_model
 
         ckpt = Path(self.state.get("train")["checkpoint"])
         index = Path(self.state.get("index")["index"])
-        model = export(self.experiment, ckpt, self.weights_dir / f"{self.experiment.name}.pth")
-        self.report("export", 0.5, f"export: {model.name}")
-        package = export_package(model, index, self.weights_dir / f"{self.experiment.name}.zip")
-        return {"model": str(model), "index": str(index), "package": str(package), "detail": package.name}
+        r = export_model(self.experiment, self.weights_dir, ckpt, zip=True, index=index)
+        assert r.package is not None  # zip=True
+        return {"model": str(r.model), "index": str(index), "package": str(r.package), "detail": r.package.name}

@@ -14,7 +14,7 @@ import numpy as np
 
 from rvc.core.errors import RvcError
 from rvc.core.experiment import Experiment, ExperimentConfig, open_experiment
-from rvc.jobs.registry import Job
+from rvc.jobs.registry import Job, job_progress
 
 logger = logging.getLogger(__name__)
 
@@ -123,18 +123,7 @@ def _train(job: Job, params: dict[str, Any], places: Places) -> Any:
     exp = _experiment(params, places)
     config = _train_config(params, places)
 
-    def progress(p: Any) -> None:
-        if job.progress is None or p.epoch != job.progress.epoch:
-            job.say(f"epoch {p.epoch}/{p.epochs}")
-        job.progress = p
-        per = max(p.steps_per_epoch, 1)
-        fraction = ((p.epoch - 1) + p.epoch_step / per) / max(p.epochs, 1)
-        if config.max_steps:
-            fraction = max(fraction, p.step / config.max_steps)
-        mel = p.losses.get("loss_mel")
-        job.update(fraction, f"epoch {p.epoch}/{p.epochs}, step {p.step}" + (f", mel loss {mel:.2f}" if mel else ""))
-
-    result = train(exp, config, on_progress=progress, stop=job.stop)
+    result = train(exp, config, on_progress=job_progress(job), stop=job.stop)  # a log line per epoch (its stage)
     for w in result.warnings:
         job.say(f"warning: {w}")
     return result
@@ -143,7 +132,7 @@ def _train(job: Job, params: dict[str, Any], places: Places) -> Any:
 def _index(job: Job, params: dict[str, Any], places: Places) -> Any:
     from rvc.steps.index import train_index
 
-    return train_index(_experiment(params, places), on_progress=lambda m: job.update(None, m))
+    return train_index(_experiment(params, places), on_progress=job_progress(job))
 
 
 def _one_click(job: Job, params: dict[str, Any], places: Places) -> Any:
@@ -158,15 +147,7 @@ def _one_click(job: Job, params: dict[str, Any], places: Places) -> Any:
         train=_train_config(params, places),
         weights_dir=places.weights_dir,
     )
-    last = {"stage": ""}
-
-    def progress(p: Any) -> None:
-        if p.stage != last["stage"]:
-            job.say(p.message)
-            last["stage"] = p.stage
-        job.update(p.overall, p.message)
-
-    result = run(config, places.logs_dir, progress, job.stop)
+    result = run(config, places.logs_dir, job_progress(job), job.stop)
     for o in result.stages:
         job.say(f"{o.stage}: {o.status} {o.detail}")
     return result
