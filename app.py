@@ -322,7 +322,7 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
         """What the page shows of the experiment's newest job, its losses and its model card."""
         import pandas as pd
 
-        from rvc.steps.train.loop import read_metrics
+        from rvc.steps.train.metrics import read_metrics
 
         name = (name or "").strip()
         job = jobs.get(name) if name else None

@@ -226,10 +226,10 @@ def test_every_text_of_the_page_has_its_portuguese():
 
 def test_training_line_shows_epoch_loss_and_gpu_memory():
     from rvc.jobs.registry import Job
-    from rvc.steps.train.loop import Progress
+    from rvc.steps.train.config import TrainStatus
 
     job = Job("voice", "train", status="running", started=time.time() - 60, fraction=0.5)
-    job.progress = Progress(2, 4, 30, {"loss_mel": 21.5}, epoch_step=5, steps_per_epoch=15)
+    job.progress = TrainStatus(2, 4, 30, {"loss_mel": 21.5}, epoch_step=5, steps_per_epoch=15)
     rows = [{"epoch": 2, "step": 30, "loss_mel": 21.5, "gpu_peak_gb": 7.31}]
     line = app.training_text(job, rows)
     assert line.startswith("Training: epoch 2/4, step 30 (5/15 in this epoch), mel 21.50, GPU 7.3 GB, about 1.0 min")

@@ -14,6 +14,7 @@ from rvc.core.errors import RvcError
 from rvc.inference import convert as V
 from rvc.steps.index import train_index
 from rvc.steps.train import loop as T
+from rvc.steps.train.config import TrainConfig
 from tests.helpers import espeak
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def trained(tmp_path, tiny_experiment):
     exp = tiny_experiment()
-    cfg = T.TrainConfig(
+    cfg = TrainConfig(
         epochs=1, batch_size=2, no_pretrained=True, device="cpu", weights_dir=tmp_path / "w", discriminator_scale=0.25
     )
     result = T.train(exp, cfg)

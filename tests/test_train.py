@@ -18,6 +18,9 @@ from rvc.core.experiment import ExperimentConfig, create_or_open, open_experimen
 from rvc.core.locking import experiment_lock
 from rvc.models import checkpoint as C
 from rvc.steps.train import loop as T
+from rvc.steps.train import step as S
+from rvc.steps.train.config import TrainConfig
+from rvc.steps.train.metrics import read_metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def cfg(tmp_path, **kw):
     base = dict(epochs=2, batch_size=2, save_every=1, no_pretrained=True, device="cpu", log_every=1)
     base.update(weights_dir=tmp_path / "weights", discriminator_scale=0.25)  # a narrow D keeps CPU steps short
-    return T.TrainConfig(**{**base, **kw})
+    return TrainConfig(**{**base, **kw})
 
 
 def test_a_few_steps_write_reference_checkpoints(tmp_path, tiny_experiment):
@@ -33,12 +36,12 @@ def test_a_few_steps_write_reference_checkpoints(tmp_path, tiny_experiment):
     seen = []
     result = T.train(exp, cfg(tmp_path), on_progress=seen.append)
     assert result.started_from == "scratch" and any("from scratch" in w for w in result.warnings)
-    assert result.epoch == 2 and result.step == seen[-1].step > 2
+    assert result.epoch == 2 and result.step == seen[-1].detail.step > 2
     g = torch.load(result.checkpoint, weights_only=True)
     assert {"model", "iteration", "optimizer", "learning_rate"} <= set(g) and g["iteration"] == 2
     assert any(k.startswith("enc_q.") for k in g["model"])  # the training checkpoint keeps the posterior encoder
     assert result.checkpoint.name == f"G_{result.step}.pth" and (exp.paths.root / f"D_{result.step}.pth").exists()
-    rows = T.read_metrics(exp.paths.root)
+    rows = read_metrics(exp.paths.root)
     assert [r["step"] for r in rows] == list(range(1, result.step + 1))
     for r in rows:
         assert all(np.isfinite(r[k]) for k in ("loss_d", "loss_g", "loss_mel", "loss_kl", "loss_fm", "grad_norm_g"))
@@ -58,7 +61,7 @@ def test_resume_continues_steps_and_epochs(tmp_path, tiny_experiment):
     first = T.train(exp, cfg(tmp_path, epochs=1))
     second = T.train(exp, cfg(tmp_path, epochs=2))
     assert second.started_from == f"resumed from G_{first.step}.pth"
-    rows = T.read_metrics(exp.paths.root)
+    rows = read_metrics(exp.paths.root)
     epochs = [r["epoch"] for r in rows]
     assert epochs.count(1) == first.step and set(epochs) == {1, 2}  # epoch 1 is not repeated
     assert [r["step"] for r in rows] == list(range(1, second.step + 1))
@@ -72,7 +75,7 @@ def test_stop_saves_and_latest_only(tmp_path, tiny_experiment):
     r = T.train(
         exp,
         cfg(tmp_path, epochs=5, latest_only=True),
-        on_progress=lambda p: stop.set() if p.step == 3 else None,
+        on_progress=lambda p: stop.set() if p.detail.step == 3 else None,
         stop=stop,
     )
     assert r.stopped and r.step == 3 and r.checkpoint.name == "G_2333333.pth"
@@ -97,6 +100,7 @@ import os, signal, sys
 from pathlib import Path
 sys.path.insert(0, {root!r})
 from rvc.steps.train import loop as train
+from rvc.steps.train.config import TrainConfig
 from rvc.core.experiment import open_experiment
 real = os.replace  # every atomic writer renames through it
 count = [0]
@@ -108,7 +112,7 @@ def dying(a, b):
     return real(a, b)
 os.replace = dying
 exp = open_experiment("voice", Path({logs!r}))
-train.train(exp, train.TrainConfig(epochs=3, batch_size=2, save_every=1, no_pretrained=True, device="cpu", weights_dir=Path({weights!r}), discriminator_scale=0.25))
+train.train(exp, TrainConfig(epochs=3, batch_size=2, save_every=1, no_pretrained=True, device="cpu", weights_dir=Path({weights!r}), discriminator_scale=0.25))
 """
 
 
@@ -130,7 +134,7 @@ def test_overfit_lowers_mel_loss(tmp_path, tiny_experiment):
     exp.paths.config.write_text(json.dumps(hps))
     exp = open_experiment("voice", exp.paths.root.parent)
     r = T.train(exp, cfg(tmp_path, epochs=1000, max_steps=100, save_every=1000))
-    rows = T.read_metrics(exp.paths.root)
+    rows = read_metrics(exp.paths.root)
     first = np.mean([x["loss_mel"] for x in rows[:5]])
     last = np.mean([x["loss_mel"] for x in rows[-5:]])
     assert r.step == 100 and last <= 0.7 * first, (first, last)
@@ -265,7 +269,7 @@ def test_cli_train_and_export(tmp_path, tiny_experiment):
 
 def test_out_of_memory_names_the_batch_size_that_fits(tmp_path, tiny_experiment, monkeypatch):
     # a GPU that holds at most 2 items per step, simulated: any step on more raises the CUDA OOM error
-    real = T.train_step
+    real = S.train_step
 
     def limited(s, batch, probe=False):
         if batch[0].shape[0] > 2:
@@ -274,7 +278,7 @@ def test_out_of_memory_names_the_batch_size_that_fits(tmp_path, tiny_experiment,
 
     exp = tiny_experiment()
     first = T.train(exp, cfg(tmp_path, epochs=1, batch_size=2))
-    monkeypatch.setattr(T, "train_step", limited)
+    monkeypatch.setattr(S, "train_step", limited)
     with pytest.raises(Exception, match=r"out of memory at batch size 8; batch size 2 fits \(measured") as e:
         T.train(exp, cfg(tmp_path, epochs=3, batch_size=8))
     assert "resumes from it" in str(e.value)
@@ -305,8 +309,8 @@ def test_compiled_training_keeps_the_numbers_and_the_file_format(tmp_path, tiny_
     assert compiled and all(m._compiled_call_impl is not None for m in compiled.values())
     assert graphs, "dynamo captured no graph: nothing was compiled"
     assert any("compiling for the CPU" in w for w in result.warnings)
-    rows = {r["step"]: r for r in T.read_metrics(exp.paths.root)}
-    ref = {r["step"]: r for r in T.read_metrics(tmp_path / "logs" / "eager")}
+    rows = {r["step"]: r for r in read_metrics(exp.paths.root)}
+    ref = {r["step"]: r for r in read_metrics(tmp_path / "logs" / "eager")}
     assert sorted(rows) == sorted(ref) == [1, 2, 3]
     for step in rows:  # same seed, same data: the same losses, step by step
         for k in ("loss_d", "loss_g", "loss_mel", "loss_kl", "loss_fm", "grad_norm_g"):
@@ -326,8 +330,8 @@ def test_out_of_memory_after_the_discriminator_step_with_a_grad_scaler():
     scaler.scale(net(torch.ones(1, 2)).sum()).backward()
     scaler.unscale_(opt)
     scaler.step(opt)  # ... and here the generator's forward would run out of memory
-    s = T.State(net, net, opt, opt, None, None, scaler, {}, True, torch.device("cpu"), None)
-    T._free_memory(s)
+    s = S.State(net, net, opt, opt, None, None, scaler, {}, True, torch.device("cpu"), None)
+    S.free_memory(s)
     scaler.scale(net(torch.ones(1, 2)).sum()).backward()
     scaler.unscale_(opt)  # the probe's first call: accepted
     assert scaler.get_scale() == 65536.0
@@ -340,11 +344,11 @@ def test_resumed_optimizer_keeps_this_runs_implementation():
     net(torch.ones(1, 2)).sum().backward()
     plain.step()
     fused = torch.optim.AdamW(net.parameters(), fused=True)
-    T._load_optional(fused, T._as_implemented_here(fused, plain.state_dict()))
+    T.load_optional(fused, T.as_implemented_here(fused, plain.state_dict()))
     assert fused.param_groups[0]["fused"] is True and fused.state[net.weight]["step"].item() == 1
     fused.step()  # the fused kernel accepts the restored state
     back = torch.optim.AdamW(net.parameters())
-    T._load_optional(back, T._as_implemented_here(back, fused.state_dict()))
+    T.load_optional(back, T.as_implemented_here(back, fused.state_dict()))
     assert not back.param_groups[0]["fused"] and back.state[net.weight]["step"].item() == 2
 
 
