@@ -450,13 +450,14 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 def cmd_preprocess(args: argparse.Namespace) -> int:
     from rvc.core.experiment import open_experiment
-    from rvc.steps.preprocess import NothingUsableError, PreprocessConfig, Progress, preprocess_dataset
+    from rvc.core.progress import Progress
+    from rvc.steps.preprocess import NothingUsableError, PreprocessConfig, preprocess_dataset
 
     experiment = open_experiment(args.name, args.logs_dir)
     config = PreprocessConfig(segment_seconds=args.segment, workers=args.workers)
 
     def progress(p: Progress) -> None:
-        r = p.result
+        r = p.detail  # the file's FileResult
         what = f"{r.pieces} pieces" if r.status == "ok" else f"skipped: {r.reason}"
         print(f"[{p.done}/{p.total}] {r.name}: {what}", file=sys.stderr, flush=True)
         for w in r.warnings:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from transformers import HubertConfig
 
+from rvc.audio.io import write_wav_float32
 from rvc.content import hubert as H
 from rvc.core.errors import Cancelled, IncompleteStepError, RvcError
 from rvc.core.experiment import ExperimentConfig, create_or_open
@@ -113,7 +114,7 @@ def test_too_short_piece_is_skipped_and_reported(tmp_path, embedder_dir):
     pp.preprocess_dataset(exp, d)
     stem = pp.load_report(exp.paths).files[0].stems[0]
     short = np.zeros(300, np.float32)  # 19 ms: shorter than Praat's window and than one HuBERT frame
-    pp.write_wav_float32(exp.paths.wavs16k / f"{stem}.wav", short, 16000)
+    write_wav_float32(exp.paths.wavs16k / f"{stem}.wav", short, 16000)
     report = X.extract(exp, X.ExtractConfig(f0_method="pm", embedder=embedder_dir, device="cpu"))
     assert report.totals["skipped"] == 1 and "too short for pm" in report.pieces[0].skipped
 

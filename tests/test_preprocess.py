@@ -218,7 +218,7 @@ def test_no_permission(experiment, tmp_path, monkeypatch):
         def deny(path):
             raise PermissionError(13, "Permission denied", str(path))
 
-        monkeypatch.setattr(pp.os, "listdir", deny)
+        monkeypatch.setattr(os, "listdir", deny)
     try:
         with pytest.raises(DatasetError, match="No permission to read the dataset folder"):
             pp.preprocess_dataset(experiment, d)
@@ -262,7 +262,7 @@ def test_kill_during_swap_is_never_accepted(experiment, tmp_path, monkeypatch):
             raise KeyboardInterrupt
         real_replace(a, b)
 
-    monkeypatch.setattr(pp.os, "replace", dying_replace)
+    monkeypatch.setattr(os, "replace", dying_replace)
     with pytest.raises(KeyboardInterrupt):
         pp.preprocess_dataset(experiment, good_folder(tmp_path / "b", n=1), pp.PreprocessConfig(workers=1))
     monkeypatch.undo()

@@ -82,11 +82,7 @@ def _preprocess(job: Job, params: dict[str, Any], places: Places) -> Any:
 
     exp = _experiment(params, places)
     config = PreprocessConfig(segment_seconds=float(params.get("segment", 3.7)), workers=params.get("workers"))
-
-    def progress(p: Any) -> None:
-        job.update(p.done / max(p.total, 1), f"{p.done}/{p.total} files: {p.result.name}")
-
-    return preprocess_dataset(exp, Path(params["dataset"]), config, progress, job.stop)
+    return preprocess_dataset(exp, Path(params["dataset"]), config, job_progress(job), job.stop)
 
 
 def _extract_config(params: dict[str, Any]) -> Any:
