@@ -10,14 +10,16 @@ holds the previous complete output or none; ``preprocess.json`` (the report) is 
 output complete. Later steps call :func:`load_report`, which refuses anything else.
 
 The parts: ``config`` (the settings), ``dataset`` (which files are read; uploads), ``pieces`` (one file, in a
-worker), ``run`` (the run, its staging folder and the swap), ``report`` (the results and their check).
+worker), ``run`` (the run), ``staging`` (the staging folder and the swap), ``report`` (the results and their
+check).
 """
 
 from rvc.steps.preprocess.config import PreprocessConfig
 from rvc.steps.preprocess.dataset import collect_uploads, list_dataset
 from rvc.steps.preprocess.pieces import FileTask, highpass, normalize, process_file, segment_bounds
 from rvc.steps.preprocess.report import FileResult, NothingUsableError, PreprocessReport, load_report
-from rvc.steps.preprocess.run import STAGING_PREFIX, TRASH_PREFIX, cleanup_leftovers, preprocess_dataset
+from rvc.steps.preprocess.run import preprocess_dataset
+from rvc.steps.preprocess.staging import STAGING_PREFIX, TRASH_PREFIX, cleanup_leftovers
 
 __all__ = [
     "STAGING_PREFIX",

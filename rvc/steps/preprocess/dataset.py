@@ -10,6 +10,7 @@ from pathlib import Path
 
 from rvc.core.errors import DatasetError
 from rvc.steps.preprocess.report import FileResult
+from rvc.steps.preprocess.staging import swap_folders
 
 
 def _within(path: Path, root: Path) -> bool:
@@ -93,8 +94,10 @@ def collect_uploads(files: list[Path], dest: Path) -> Path:
     """
     if not files:
         raise DatasetError("No files were uploaded: choose audio files or a folder to upload")
-    tmp = dest.with_name(f".{dest.name}.tmp-{uuid.uuid4().hex[:8]}")
+    tag = uuid.uuid4().hex[:8]
+    tmp, trash = dest.with_name(f".{dest.name}.tmp-{tag}"), dest.with_name(f".{dest.name}.trash-{tag}")
     tmp.mkdir(parents=True)
+    trash.mkdir()
     try:
         for src in map(Path, files):
             name = src.name.replace("\\", "_") or "upload"
@@ -104,9 +107,8 @@ def collect_uploads(files: list[Path], dest: Path) -> Path:
                 target = tmp / f"{Path(name).stem}_{n}{Path(name).suffix}"
                 n += 1
             shutil.copyfile(src, target)
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)
+        swap_folders([(tmp, dest)], trash)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(trash, ignore_errors=True)
     return dest

@@ -16,8 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from rvc.core.errors import Cancelled, DatasetError
-from rvc.core.experiment import Experiment, ExperimentPaths
-from rvc.core.files import write_json_atomic, write_text_atomic
+from rvc.core.experiment import Experiment
 from rvc.core.locking import experiment_lock
 from rvc.core.progress import Progress, ProgressFn
 from rvc.core.workers import init_worker, mp_context
@@ -25,12 +24,11 @@ from rvc.steps.preprocess.config import PreprocessConfig
 from rvc.steps.preprocess.dataset import list_dataset
 from rvc.steps.preprocess.pieces import FileTask, process_file
 from rvc.steps.preprocess.report import FileResult, NothingUsableError, PreprocessReport
+from rvc.steps.preprocess.staging import STAGING_PREFIX, cleanup_leftovers, swap_in
 
 logger = logging.getLogger(__name__)
 
 STAGE = "preprocess"
-STAGING_PREFIX = ".preprocess-staging-"
-TRASH_PREFIX = ".preprocess-trash-"
 
 
 def _run_tasks(
@@ -58,32 +56,6 @@ def _run_tasks(
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
-
-
-def cleanup_leftovers(root: Path) -> None:
-    """Removes staging and trash folders an interrupted run left in an experiment folder."""
-    for child in root.iterdir() if root.is_dir() else []:
-        if child.is_dir() and child.name.startswith((STAGING_PREFIX, TRASH_PREFIX)):
-            shutil.rmtree(child, ignore_errors=True)
-
-
-def _swap_in(paths: ExperimentPaths, staging: Path, report: PreprocessReport) -> None:
-    """Replaces the previous output with the staged one: the one directory swap of the steps. Order matters for a
-    kill at any instant: the old report goes first (from then on nothing is marked complete), the new report last."""
-    trash = paths.root / f"{TRASH_PREFIX}{report.run_id}"
-    trash.mkdir()
-    paths.preprocess_report.unlink(missing_ok=True)
-    # Later steps' outputs were made from the old pieces: they go too.
-    stale = [paths.gt_wavs, paths.wavs16k, paths.f0_coarse, paths.f0_hz, paths.features("v1"), paths.features("v2")]
-    for d in stale:
-        if d.exists():
-            os.replace(d, trash / d.name)
-    os.replace(staging / paths.gt_wavs.name, paths.gt_wavs)
-    os.replace(staging / paths.wavs16k.name, paths.wavs16k)
-    write_text_atomic(paths.preprocess_log, report.summary() + "\n")
-    write_json_atomic(paths.preprocess_report, report.to_dict())
-    shutil.rmtree(trash, ignore_errors=True)
-    shutil.rmtree(staging, ignore_errors=True)
 
 
 def _reporter(total: int, results: list[FileResult], on_progress: ProgressFn | None) -> Callable[[FileResult], None]:
@@ -156,7 +128,7 @@ def preprocess_dataset(
             if report.totals["pieces"] == 0:
                 summary = report.summary().replace("\n", "; ")
                 raise NothingUsableError(f"No usable audio in {dataset_dir}: every file was skipped. {summary}", report)
-            _swap_in(paths, staging, report)
+            swap_in(paths, staging, report)
             return report
         finally:
             if staging.exists():
