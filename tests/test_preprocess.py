@@ -357,8 +357,9 @@ def test_cli_nothing_usable(tmp_path):
 # The CLI with its progress callback held after the second file: the run reports that file done (the marker),
 # then cannot go on, so the signal always arrives mid-run, however fast the machine (no waiting on timing).
 HELD_CLI = """
-import sys, time
+import faulthandler, signal, sys, time
 from pathlib import Path
+faulthandler.register(signal.SIGUSR1, all_threads=True)  # a run that does not end says where it is
 sys.path.insert(0, {root!r})
 from rvc import cli
 from rvc.steps import preprocess
@@ -370,7 +371,10 @@ def held(*args, on_progress, **kwargs):
         on_progress(p)
         if p.done == 2:
             Path({marker!r}).touch()
-            time.sleep(600)  # until the test's signal (a test that never sends one fails, it does not hang)
+            # until the test's signal (at most 10 min: a test that never sends one fails, it does not hang), in
+            # short sleeps, so the main thread looks for it often
+            for _ in range(12000):
+                time.sleep(0.05)
     return real(*args, on_progress=report, **kwargs)
 
 preprocess.preprocess_dataset = held
@@ -396,7 +400,12 @@ def _start_and_interrupt(tmp_path, sig):
                 time.sleep(0.05)  # until the run reports its second file done
             assert marker.exists(), err.read_text()
             proc.send_signal(sig)
-            proc.wait(timeout=120)
+            try:
+                proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGUSR1)  # the stacks of its threads, to the log below
+                time.sleep(1)
+                pytest.fail(f"the run did not end after the signal:\n{err.read_text()[-8000:]}")
         finally:
             proc.kill()
     return proc.returncode, err.read_text(), paths, first

@@ -3,7 +3,6 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -214,11 +213,9 @@ def test_export_round_trip(tmp_path, tiny_experiment):
 def test_ddp_two_processes_on_cpu(tmp_path, tiny_experiment):
     exp = tiny_experiment()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1"]
-    cmd += ["--master_port", str(port), "-m", "rvc", "train", "voice", "--logs-dir", str(exp.paths.root.parent)]
+    # --standalone: the rendezvous picks its own free port (a port probed here could be taken before it is used)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    cmd += ["-m", "rvc", "train", "voice", "--logs-dir", str(exp.paths.root.parent)]
     cmd += [
         "--max-steps",
         "2",
