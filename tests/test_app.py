@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -71,6 +72,44 @@ def test_endpoints_exist(served):
         "/convert",
         "/convert_batch",
     }  # fmt: skip  (each has a test through the client in this file or test_app_public.py)
+
+
+def test_every_endpoint_parameter_has_a_name(served):
+    """gradio_client users see what each parameter is: no ``param_<n>`` (a name Gradio makes up)."""
+    client, _ = served
+    api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    unnamed = {
+        endpoint: [p["parameter_name"] for p in info["parameters"] if re.fullmatch(r"param_\d+", p["parameter_name"])]
+        for endpoint, info in api.items()
+    }
+    assert not {e: names for e, names in unnamed.items() if names}
+    train = [p["parameter_name"] for p in api["/train"]["parameters"]]
+    assert train == ["name", "batch_size", "epochs", "save_every", "latest_only", "cache_on_gpu", "save_small",
+                     "pretrained_g", "pretrained_d", "device", "precision", "compile", "lang"]  # fmt: skip
+    one_click = [p["parameter_name"] for p in api["/one_click"]["parameters"]]
+    assert one_click[:13] == ["name", "sample_rate", "use_f0", "version", "source", "folder", "files", "folder_files",
+                              "segment", "workers", "method", "device", "embedder"]  # fmt: skip
+    assert one_click[13:] == [*train[1:9], "train_device", "precision", "compile", "lang"]
+
+
+def test_missing_weights_offline_show_the_download_hint(served, monkeypatch):
+    """Offline, with no HuBERT weights yet: /convert shows the WeightsError's hint (what to download, where to save
+    it), not Gradio's generic error."""
+    from tests.test_ui_handlers import tiny_model
+
+    client, tmp = served
+    monkeypatch.setenv("RVC_OFFLINE", "1")
+    monkeypatch.setenv("RVC_PRETRAINED_DIR", str(tmp / "no-weights"))
+    model = str(tiny_model(tmp / "weights" / "tiny.pth"))
+    src = write_wav(tmp / "in.wav", speech_with_pauses(2, 16000, 1), 16000)
+    settings = [0, "pm", 0.75, 3, 0.25, 0.33, 0, "wav", "cpu", ""]
+    with pytest.raises(Exception) as e:
+        client.predict(model, "", handle_file(str(src)), *settings, api_name="/convert")
+    message = str(e.value)
+    assert "hubert_base" in message and "is missing and downloads are off: download https://" in message, message
+    assert "and save it as" in message and str(tmp / "no-weights") in message
+    with pytest.raises(Exception, match="está faltando e os downloads estão desligados: baixe https://"):
+        client.predict(model, "", handle_file(str(src)), *settings, "pt-BR", api_name="/convert")
 
 
 def test_step1_and_step2a_from_a_server_folder(served):

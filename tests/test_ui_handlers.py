@@ -1,0 +1,142 @@
+"""The page's handlers called directly, as plain functions of a context and one form: no server, no browser."""
+
+import inspect
+import json
+import os
+from pathlib import Path
+
+import gradio as gr
+import pytest
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from rvc.ui.context import AppSettings, UiContext  # noqa: E402
+from rvc.ui.forms import NameForm, bind, form_fields  # noqa: E402
+from rvc.ui.infer import ConvertForm, run_convert  # noqa: E402
+from rvc.ui.jobs import JobForm, jobs_table, stop_job  # noqa: E402
+from rvc.ui.train.experiment import ExperimentForm, create_experiment, load_experiment  # noqa: E402
+from rvc.ui.train.oneclick import OneClickForm  # noqa: E402
+from rvc.ui.train.training import TrainForm, start_training, training_status  # noqa: E402
+from tests.helpers import tone, write_wav  # noqa: E402
+
+SETTINGS = dict(transpose=0, method="pm", index_rate=0.75, radius=3, rms=0.25, protect=0.33, resample_sr=0,
+                fmt="wav", device="cpu", embedder="")  # fmt: skip
+
+
+def context(tmp_path: Path, **settings) -> UiContext:
+    return UiContext.open(AppSettings(logs_dir=tmp_path / "logs", **settings))
+
+
+def tiny_model(path: Path) -> Path:
+    """A small inference model (the reference's file layout) of a random, very thin 40k v2 generator."""
+    import torch
+
+    from rvc.core.config import load_model_config
+    from rvc.models import checkpoint as C
+    from rvc.models.synthesizer import Synthesizer, SynthesizerConfig
+    from tests.conftest import TINY_MODEL
+
+    hps = load_model_config("40k", "v2")
+    hps["model"].update(TINY_MODEL)
+    cfg = SynthesizerConfig.from_hparams(hps, "v2", True)
+    torch.manual_seed(0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(C.small_model(Synthesizer(cfg).state_dict(), cfg, "40k", "tiny"), path)
+    return path
+
+
+def error_text(e: pytest.ExceptionInfo) -> str:
+    assert isinstance(e.value, gr.Error), e.value
+    return e.value.message
+
+
+def test_create_and_open_an_experiment(tmp_path):
+    ctx = context(tmp_path)
+    status, existing = create_experiment(
+        ctx, ExperimentForm(name=" voice ", sample_rate="48k", use_f0=False, version="v1")
+    )
+    assert status.startswith("Created **voice**: 48k, v1 (256-d), pitch guidance off")
+    assert existing.value == "voice" and "voice" in [c[0] for c in existing.choices]
+    assert json.loads((tmp_path / "logs" / "voice" / "config.json").read_text())["experiment"]["sample_rate"] == "48k"
+    status, _ = create_experiment(
+        ctx, ExperimentForm(name="voice", sample_rate="48k", use_f0=False, version="v1", lang="pt-BR")
+    )
+    assert status.startswith("Aberto **voice**")
+    assert load_experiment(ctx, NameForm(name="voice"))[:4] == ("voice", "48k", False, "v1")
+
+
+def test_errors_are_shown_in_the_pages_language(tmp_path):
+    ctx = context(tmp_path)
+    with pytest.raises(gr.Error) as e:
+        create_experiment(ctx, ExperimentForm(name="a b", sample_rate="40k", use_f0=True, version="v2", lang="pt-BR"))
+    assert error_text(e) == "O nome do experimento 'a b' contém ' ': use só letras, dígitos, '-', '_' e '.'"
+    assert e.value.title == "Erro"
+    with pytest.raises(gr.Error, match="sample_rate must be one of 32k, 40k, 48k"):  # a forged API call
+        create_experiment(ctx, ExperimentForm(name="x", sample_rate="44k", use_f0=True, version="v2"))
+    with pytest.raises(gr.Error, match="does not exist"):
+        start_training(ctx, TrainForm(name="ghost", batch_size=4, epochs=1, save_every=1, latest_only=False,
+                                      cache_on_gpu=False, save_small=False, pretrained_g="", pretrained_d="",
+                                      device="cpu", precision="fp32", compile=False))  # fmt: skip
+
+
+def test_training_settings_are_checked_as_a_train_config(tmp_path):
+    ctx = context(tmp_path)
+    create_experiment(ctx, ExperimentForm(name="voice", sample_rate="40k", use_f0=True, version="v2"))
+    form = TrainForm(name="voice", batch_size=4, epochs=1.5, save_every=1, latest_only=False, cache_on_gpu=False,
+                     save_small=False, pretrained_g="", pretrained_d="", device="cpu", precision="fp32", compile=False)  # fmt: skip
+    with pytest.raises(gr.Error, match="epochs must be a whole number"):
+        start_training(ctx, form)
+    with pytest.raises(gr.Error, match="precision must be one of fp32, fp16, bf16"):
+        start_training(ctx, TrainForm(**{**form.__dict__, "epochs": 2, "precision": "fp8"}))
+    assert ctx.jobs.all() == []  # nothing started
+
+
+def test_convert_refuses_what_it_cannot_use(tmp_path):
+    shared = context(tmp_path, allow_server_paths=False)
+    audio = str(write_wav(tmp_path / "in.wav", tone(1.0, 16000), 16000))
+    with pytest.raises(gr.Error, match="Choose a model"):
+        run_convert(shared, ConvertForm(model="", index="", audio=audio, **SETTINGS), print)
+    with pytest.raises(gr.Error) as e:
+        run_convert(shared, ConvertForm(model="/etc/passwd", index="", audio=audio, lang="pt", **SETTINGS), print)
+    assert error_text(e).startswith("Só os modelos e indexes listados aqui")
+    model = str(tmp_path / "bad.pth")
+    Path(model).write_bytes(b"not a model")
+    with pytest.raises(gr.Error, match="bad.pth"):
+        run_convert(context(tmp_path), ConvertForm(model=model, index="", audio=audio, **SETTINGS), print)
+    with pytest.raises(gr.Error, match="index rate must be between 0 and 1"):
+        run_convert(context(tmp_path), ConvertForm(model=model, index="", audio=audio, **{**SETTINGS, "index_rate": 3}), print)  # fmt: skip
+
+
+def test_missing_weights_offline_show_the_download_hint(tmp_path, monkeypatch):
+    monkeypatch.setenv("RVC_OFFLINE", "1")
+    monkeypatch.setenv("RVC_PRETRAINED_DIR", str(tmp_path / "no-weights"))
+    ctx = context(tmp_path)
+    model = str(tiny_model(ctx.weights_dir / "tiny.pth"))
+    audio = str(write_wav(tmp_path / "in.wav", tone(1.0, 16000), 16000))
+    lines: list[str] = []
+    with pytest.raises(gr.Error) as e:
+        run_convert(ctx, ConvertForm(model=model, index="", audio=audio, lang="pt-BR", **SETTINGS), lines.append)
+    text = error_text(e)
+    assert "está faltando e os downloads estão desligados: baixe https://" in text and "salve como" in text, text
+    assert "loading the model" in lines  # the reporter got the converter's progress
+
+
+def test_jobs_table_and_stop(tmp_path):
+    ctx = context(tmp_path)
+    message, table = stop_job(ctx, JobForm(job_id="nope", lang="pt"))
+    assert message == "Nenhuma tarefa em execução para este experimento." and list(table.columns)[:2] == [
+        "id",
+        "experimento",
+    ]
+    assert jobs_table(ctx, NameForm()).empty
+    assert training_status(ctx, NameForm(name="ghost"))[:3] == ("", "", "")
+
+
+def test_event_functions_are_named_after_the_forms_fields(tmp_path):
+    ctx = context(tmp_path)
+    names = form_fields(OneClickForm)
+    fn = bind(ctx, training_status, NameForm, ["name"])
+    assert list(inspect.signature(fn).parameters) == ["name", "lang"] and fn.__name__ == "training_status"
+    assert len(names) == 24 and len(set(names)) == 24 and "lang" not in names
+    with pytest.raises(TypeError, match="components missing for"):
+        bind(ctx, training_status, TrainForm, ["name"])
