@@ -228,7 +228,7 @@ def fairseq_to_hf(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 # --- the model ----------------------------------------------------------------------------------------------
 
 
-def _build(config: Any) -> nn.Module:
+def _build(config: Any) -> Any:  # a HubertModel with final_proj (transformers types it loosely)
     from transformers import HubertModel
 
     class HubertWithFinalProj(HubertModel):
@@ -245,7 +245,7 @@ class Embedder:
     def __init__(
         self, model: nn.Module, has_final_proj: bool, normalize: bool, source: Path, device: str = "cpu"
     ) -> None:
-        self.model = model.eval().to(device)
+        self.model: Any = model.eval().to(device)  # a transformers HubertModel: its submodules are typed loosely
         self.has_final_proj = has_final_proj
         self.normalize = normalize
         self.source = source

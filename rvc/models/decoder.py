@@ -108,7 +108,7 @@ class Decoder(nn.Module):
         x = self.conv_pre(x) + self.cond(g)
         for i, up in enumerate(self.ups):
             x = up(F.leaky_relu(x, LRELU))
-            if source is not None:
+            if source is not None and self.noise_convs is not None:
                 x = x + self.noise_convs[i](source)
             blocks = self.resblocks[i * self.n_kernels : (i + 1) * self.n_kernels]
             x = sum(block(x) for block in blocks) / self.n_kernels

@@ -199,15 +199,16 @@ class Coupling(nn.Module):
 
     def __init__(self, channels: int, hidden: int, gin: int) -> None:
         super().__init__()
-        self.half = channels // 2
-        self.pre = nn.Conv1d(self.half, hidden, 1)
+        self.split = channels // 2  # not `half`: nn.Module.half() is a method
+        self.pre = nn.Conv1d(self.split, hidden, 1)
         self.enc = WaveNet(hidden, 5, 1, 3, gin)
-        self.post = nn.Conv1d(hidden, self.half, 1)
+        self.post = nn.Conv1d(hidden, self.split, 1)
         nn.init.zeros_(self.post.weight)
+        assert self.post.bias is not None
         nn.init.zeros_(self.post.bias)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, g: torch.Tensor, reverse: bool) -> torch.Tensor:
-        x0, x1 = x[:, : self.half], x[:, self.half :]
+        x0, x1 = x[:, : self.split], x[:, self.split :]
         shift = self.post(self.enc(self.pre(x0) * mask, mask, g)) * mask
         x1 = (x1 - shift) * mask if reverse else shift + x1 * mask
         return torch.cat([x0, x1], dim=1)

@@ -232,7 +232,7 @@ def _infer_config(
         ups = [state.get(f"dec.ups.{i}.weight_v") for i in range(len(cfg.upsample_rates))]
         if (
             all(u is not None for u in ups)
-            and [u.shape[2] for u in ups] == list(cfg.upsample_kernel_sizes)
+            and [u.shape[2] for u in ups if u is not None] == list(cfg.upsample_kernel_sizes)
             and (f"dec.ups.{len(cfg.upsample_rates)}.weight_v" not in state)
             and state["enc_q.pre.weight"].shape[1] == cfg.spec_channels
         ):
