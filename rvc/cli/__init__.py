@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rvc.cli.args import logs_dir_arg, train_args, train_config
 from rvc.core.config import SAMPLE_RATES, VERSIONS
 from rvc.core.errors import RvcError
 from rvc.pitch.methods import F0_METHODS
@@ -22,75 +23,25 @@ from rvc.pitch.methods import F0_METHODS
 logger = logging.getLogger("rvc.cli")
 
 
-def _logs_dir_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--logs-dir",
-        type=Path,
-        default=None,
-        help="folder holding the experiments (default: $RVC_LOGS_DIR, else ./logs)",
-    )
-
-
-def _train_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--epochs", type=int, default=20, help="total epochs (default 20)")
-    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps in total")
-    p.add_argument("--batch-size", type=int, default=4, help="items per step and per GPU (default 4)")
-    p.add_argument("--save-every", type=int, default=5, help="save a checkpoint every N epochs (default 5)")
-    p.add_argument("--latest-only", action="store_true", help="keep one checkpoint pair, overwritten at each save")
-    p.add_argument("--save-small", action="store_true", help="also export a small model at each save")
-    p.add_argument(
-        "--pretrained-g", type=Path, default=None, help="generator to start from (default: the matching f0G/G file)"
-    )
-    p.add_argument("--pretrained-d", type=Path, default=None, help="discriminator to start from")
-    p.add_argument("--no-pretrained", action="store_true", help="train from scratch")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument(
-        "--precision",
-        choices=["fp32", "fp16", "bf16"],
-        default="fp32",
-        help="mixed precision: fp16/bf16 on a GPU; bf16 also on CPUs with AVX-512 BF16 or AMX",
-    )
-    p.add_argument("--cache-gpu", action="store_true", help="keep the dataset on the GPU after the first epoch")
-    p.add_argument(
-        "--compile", action="store_true", help="torch.compile the decoder and discriminator (GPU; slow first step)"
-    )
-    p.add_argument(
-        "--loader-workers", type=int, default=None, help="data-loading processes (default: 0 on CPU, 4 on GPU)"
-    )
-    p.add_argument("--log-every", type=int, default=10, help="steps between metrics lines (default 10)")
-    p.add_argument(
-        "--discriminator-scale",
-        type=float,
-        default=1.0,
-        help="narrower discriminator for quick trials (<1; not the reference's D)",
-    )
-    p.add_argument("--weights-dir", type=Path, default=None, help="where small models go (default ./weights)")
-
-
-def _train_config(args: argparse.Namespace) -> Any:
-    from rvc.steps.train.loop import TrainConfig
-
-    return TrainConfig(
-        epochs=args.epochs, batch_size=args.batch_size, save_every=args.save_every, max_steps=args.max_steps,
-        latest_only=args.latest_only, save_small=args.save_small, pretrained_g=args.pretrained_g,
-        pretrained_d=args.pretrained_d, no_pretrained=args.no_pretrained, device=args.device,
-        precision=args.precision, cache_on_gpu=args.cache_gpu, discriminator_scale=args.discriminator_scale,
-        log_every=args.log_every, weights_dir=args.weights_dir, compile=args.compile, num_workers=args.loader_workers,
-    )  # fmt: skip
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m rvc", description="RVC Studio command line")
     parser.add_argument("-v", "--verbose", action="store_true", help="more detail on stderr")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_step_commands(sub)
+    _add_run_command(sub)
+    _add_model_commands(sub)
+    return parser
 
+
+def _add_step_commands(sub: Any) -> None:
+    """The workflow's steps one by one: create, preprocess, extract, train, export."""
     p = sub.add_parser("create", help="Step 1: create (or reopen) an experiment")
     p.add_argument("name", help="experiment name: letters, digits, '-', '_', '.'; up to 64 characters")
     p.add_argument("--sample-rate", choices=SAMPLE_RATES, default="40k", help="model sample rate (default 40k)")
     p.add_argument("--version", choices=VERSIONS, default="v2", help="v1 (256-d) or v2 (768-d features; default)")
     p.add_argument("--no-f0", action="store_true", help="no pitch guidance (lighter; not for singing)")
     p.add_argument("--json", action="store_true", help="print the experiment config as JSON on stdout")
-    _logs_dir_arg(p)
+    logs_dir_arg(p)
     p.set_defaults(func=cmd_create)
 
     p = sub.add_parser("preprocess", help="Step 2a: slice and normalise a folder of recordings")
@@ -101,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--segment", type=float, default=3.7, help="piece length in seconds (3.7 default, 3.0 for small GPUs)"
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
-    _logs_dir_arg(p)
+    logs_dir_arg(p)
     p.set_defaults(func=cmd_preprocess)
     p = sub.add_parser("extract", help="Step 2b: pitch and HuBERT features of a preprocessed experiment")
     p.add_argument("name", help="experiment name")
@@ -112,14 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--only", choices=["pitch", "features"], default=None, help="run one stage only")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
-    _logs_dir_arg(p)
+    logs_dir_arg(p)
     p.set_defaults(func=cmd_extract)
 
     p = sub.add_parser("train", help="Step 3: train (or resume) the voice model")
     p.add_argument("name", help="experiment name")
-    _train_args(p)
+    train_args(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
-    _logs_dir_arg(p)
+    logs_dir_arg(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("export", help="write a small inference model (.pth) from a checkpoint")
@@ -127,9 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", type=Path, default=None, help="G_*.pth to export (default: the newest)")
     p.add_argument("--out", type=Path, default=None, help="output file (default weights/<name>.pth)")
     p.add_argument("--zip", action="store_true", help="also write <out>.zip with the model and its index")
-    _logs_dir_arg(p)
+    logs_dir_arg(p)
     p.set_defaults(func=cmd_export)
 
+
+def _add_run_command(sub: Any) -> None:
+    """One-click: every step with the settings given, skipping what is up to date."""
     p = sub.add_parser(
         "run", help="one-click: create, preprocess, extract, train, index and export (skips what is up to date)"
     )
@@ -143,11 +97,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--f0-method", choices=F0_METHODS, default="rmvpe", help="pitch method (default rmvpe)")
     p.add_argument("--embedder", type=Path, default=None, help="HuBERT/ContentVec folder or .pt (default: hubert_base)")
     p.add_argument("--rmvpe", type=Path, default=None, help="rmvpe.pt to use (default: the downloaded one)")
-    _train_args(p)
+    train_args(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
-    _logs_dir_arg(p)
+    logs_dir_arg(p)
     p.set_defaults(func=cmd_run)
 
+
+def _add_model_commands(sub: Any) -> None:
+    """What works on models and audio: info, index, infer, pitch, download."""
     p = sub.add_parser("info", help="show a small model's card (sample rate, version, pitch, epochs, data)")
     p.add_argument("model", type=Path, help="a small model .pth")
     p.add_argument("--json", action="store_true", help="print the card as JSON on stdout")
@@ -156,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("index", help="build the feature index (added_IVF….index) from the experiment's features")
     p.add_argument("name", help="experiment name")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
-    _logs_dir_arg(p)
+    logs_dir_arg(p)
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("infer", help="convert a recording with a trained model (small .pth or G_*.pth)")
@@ -193,7 +150,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="every file of the registry")
     p.add_argument("--list", action="store_true", help="list the registry and what is on disk")
     p.set_defaults(func=cmd_download)
-    return parser
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
@@ -228,7 +184,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from rvc.steps.train.loop import train
 
     experiment = open_experiment(args.name, args.logs_dir)
-    config = _train_config(args)
+    config = train_config(args)
     last = {"t": 0.0, "epoch": 0}
 
     def progress(report: Progress) -> None:
@@ -278,7 +234,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         dataset_dir=args.dataset_dir,
         preprocess=PreprocessConfig(segment_seconds=args.segment, workers=args.workers),
         extract=ExtractConfig(args.f0_method, args.embedder, args.rmvpe, args.workers, args.device),
-        train=_train_config(args),
+        train=train_config(args),
         weights_dir=args.weights_dir,
     )
     last = {"t": 0.0, "stage": ""}
