@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh --dev
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+.venv/bin/mypy  # types: rvc/ and app.py, the strictness of pyproject.toml
 exec .venv/bin/python -m pytest "$@"

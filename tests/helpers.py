@@ -64,3 +64,21 @@ def espeak(text: str, path: Path, voice: str = "en-us", pitch: int = 50) -> Path
     path.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run([exe, "-v", voice, "-p", str(pitch), "-s", "160", "-w", str(path), text], check=True)
     return path
+
+
+def tiny_model(path: Path) -> Path:
+    """A small inference model (the reference's file layout) of a random, very thin 40k v2 generator."""
+    import torch
+
+    from rvc.core.config import load_model_config
+    from rvc.models import checkpoint as C
+    from rvc.models.synthesizer import Synthesizer, SynthesizerConfig
+    from tests.conftest import TINY_MODEL
+
+    hps = load_model_config("40k", "v2")
+    hps["model"].update(TINY_MODEL)
+    cfg = SynthesizerConfig.from_hparams(hps, "v2", True)
+    torch.manual_seed(0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(C.small_model(Synthesizer(cfg).state_dict(), cfg, "40k", "tiny"), path)
+    return path

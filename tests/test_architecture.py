@@ -149,9 +149,7 @@ def test_parts_import_only_the_parts_below_them():
 
 def test_gradio_only_in_the_ui():
     wrong = [
-        m
-        for m in sources()
-        if part(m) not in ("ui", "app") and any(t.split(".")[0] == "gradio" for t in imported(m))
+        m for m in sources() if part(m) not in ("ui", "app") and any(t.split(".")[0] == "gradio" for t in imported(m))
     ]
     assert not wrong, f"gradio imported outside rvc/ui and app.py: {wrong}"
 

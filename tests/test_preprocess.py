@@ -360,6 +360,9 @@ HELD_CLI = """
 import faulthandler, signal, sys, time
 from pathlib import Path
 faulthandler.register(signal.SIGUSR1, all_threads=True)  # a run that does not end says where it is
+# Ctrl-C as in a terminal, however the tests were started: a process started in the background (a CI runner,
+# nohup, `cmd &` in a script) inherits SIGINT ignored, and Python then installs no handler for it
+signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.path.insert(0, {root!r})
 from rvc import cli
 from rvc.steps import preprocess

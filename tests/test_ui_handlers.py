@@ -17,7 +17,7 @@ from rvc.ui.jobs import JobForm, jobs_table, stop_job  # noqa: E402
 from rvc.ui.train.experiment import ExperimentForm, create_experiment, load_experiment  # noqa: E402
 from rvc.ui.train.oneclick import OneClickForm  # noqa: E402
 from rvc.ui.train.training import TrainForm, start_training, training_status  # noqa: E402
-from tests.helpers import tone, write_wav  # noqa: E402
+from tests.helpers import tiny_model, tone, write_wav  # noqa: E402
 
 SETTINGS = dict(transpose=0, method="pm", index_rate=0.75, radius=3, rms=0.25, protect=0.33, resample_sr=0,
                 fmt="wav", device="cpu", embedder="")  # fmt: skip
@@ -25,24 +25,6 @@ SETTINGS = dict(transpose=0, method="pm", index_rate=0.75, radius=3, rms=0.25, p
 
 def context(tmp_path: Path, **settings) -> UiContext:
     return UiContext.open(AppSettings(logs_dir=tmp_path / "logs", **settings))
-
-
-def tiny_model(path: Path) -> Path:
-    """A small inference model (the reference's file layout) of a random, very thin 40k v2 generator."""
-    import torch
-
-    from rvc.core.config import load_model_config
-    from rvc.models import checkpoint as C
-    from rvc.models.synthesizer import Synthesizer, SynthesizerConfig
-    from tests.conftest import TINY_MODEL
-
-    hps = load_model_config("40k", "v2")
-    hps["model"].update(TINY_MODEL)
-    cfg = SynthesizerConfig.from_hparams(hps, "v2", True)
-    torch.manual_seed(0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(C.small_model(Synthesizer(cfg).state_dict(), cfg, "40k", "tiny"), path)
-    return path
 
 
 def error_text(e: pytest.ExceptionInfo) -> str:

@@ -65,9 +65,10 @@ def hub(monkeypatch):
 
 def test_download_verifies_and_places_atomically(hub, tmp_path):
     seen = []
-    path = W.ensure("good", tmp_path, on_progress=lambda n, d, t: seen.append((n, d, t)))
+    path = W.ensure("good", tmp_path, on_progress=seen.append)
     assert path == tmp_path / "sub" / "good.bin" and path.read_bytes() == DATA
-    assert seen[-1] == ("good.bin", len(DATA), len(DATA))
+    assert {p.stage for p in seen} == {"download"} and seen[-1].done == seen[-1].total == len(DATA)
+    assert seen[-1].message.startswith("good.bin")
     assert not list((tmp_path / "sub").glob("*.part"))
     assert W.ensure("good", tmp_path) == path  # second call: verified from the cache, no download
     assert W.status(tmp_path)["good"]
@@ -134,5 +135,5 @@ def test_registry_covers_every_published_file():
 
 
 def test_unknown_name():
-    with pytest.raises(KeyError, match="unknown weights"):
+    with pytest.raises(W.WeightsError, match="unknown weights"):
         W.ensure("nope", Path("/tmp"))

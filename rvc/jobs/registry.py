@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rvc.core.errors import Cancelled, ExperimentBusyError, RvcError
-from rvc.core.progress import Progress, ProgressFn
+from rvc.core.files import write_text_atomic
+from rvc.core.progress import Progress, ProgressFn, headline
 
 logger = logging.getLogger(__name__)
 
@@ -106,18 +107,21 @@ class Job:
 
 
 def job_progress(job: Job) -> ProgressFn:
-    """The one adapter from a step's :class:`~rvc.core.progress.Progress` to a job: the bar and the line of what it
-    does now, a log line whenever the stage changes, and the step's own record (``detail``) in ``job.progress``."""
+    """The one adapter from a step's :class:`~rvc.core.progress.Progress` to a job: the bar, the line of what it
+    does now (``"pitch 3/40: <message>"``, see :func:`~rvc.core.progress.headline`), that line in the log whenever
+    the stage changes, and the step's own record (``detail``) in ``job.progress``."""
     last: dict[str, str | None] = {"stage": None}
 
     def report(p: Progress) -> None:
+        head = headline(p)
+        line = f"{head}: {p.message}" if head and p.message else p.message or head
         if p.stage != last["stage"]:
             last["stage"] = p.stage
-            if p.message:
-                job.say(p.message)
+            if line:
+                job.say(line)
         if p.detail is not None:
             job.progress = p.detail
-        job.update(p.fraction, p.message)
+        job.update(p.fraction, line)
 
     return report
 
@@ -165,13 +169,10 @@ class JobRegistry:
         if self._state_dir is None:
             return
         path = self._state_dir / f"{job.id}.json"
-        tmp = path.with_name(f".{path.name}.tmp-{threading.get_ident()}")
         try:
-            tmp.write_text(json.dumps(job.to_record()), encoding="utf-8")
-            os.replace(tmp, path)
+            write_text_atomic(path, json.dumps(job.to_record()))
         except OSError as e:  # a full disk must not kill the job
             logger.warning("could not save job record %s: %s", path, e)
-            tmp.unlink(missing_ok=True)
 
     # --- running ------------------------------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from scipy.io import wavfile
@@ -35,6 +35,7 @@ from rvc.core.experiment import Experiment
 from rvc.core.files import save_npy_atomic, write_json_atomic
 from rvc.core.locking import experiment_lock
 from rvc.core.options import option
+from rvc.core.progress import Progress, ProgressFn, no_progress
 from rvc.core.workers import init_worker, mp_context
 from rvc.nn.devices import resolve_device
 from rvc.pitch.methods import F0_METHODS, METHOD_WEIGHTS, PitchError, coarse_f0, make_estimator, method_status
@@ -111,14 +112,6 @@ class ExtractReport:
         lines.append("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.seconds.items()))
         lines += [f"skipped {p.stem}: {p.skipped}" for p in self.pieces if p.skipped]
         return "\n".join(lines)
-
-
-@dataclass(frozen=True)
-class Progress:
-    stage: Literal["download", "pitch", "features"]
-    done: int  # pieces (bytes while downloading)
-    total: int
-    stem: str  # the piece (the file while downloading)
 
 
 # --- files ---------------------------------------------------------------------------------------------------
@@ -260,10 +253,14 @@ def _identity(path: Path) -> str:
 def extract(
     experiment: Experiment,
     config: ExtractConfig | None = None,
-    on_progress: Callable[[Progress], None] | None = None,
+    on_progress: ProgressFn | None = None,
     stop: threading.Event | None = None,
 ) -> ExtractReport:
     """Runs Step 2b on a preprocessed experiment and returns the saved report.
+
+    ``on_progress`` gets :class:`~rvc.core.progress.Progress` with stage ``"download"`` (bytes of a weight file
+    fetched on first need), ``"pitch"`` and ``"features"`` (pieces done of all pieces; the message is the
+    piece's stem).
 
     Raises:
         IncompleteStepError: Step 2a has not completed (says to run it).
@@ -271,12 +268,9 @@ def extract(
         EmbedderError: the embedder file cannot be used.
         Cancelled: ``stop`` was set; finished pieces stay on disk for the next run.
     """
-    from rvc.content import hubert
-    from rvc.hub import weights
-
     config = config or ExtractConfig()
-    exp = experiment.config
-    paths = experiment.paths
+    report_to = on_progress or no_progress
+    exp, paths = experiment.config, experiment.paths
     pre = load_report(paths)
     stems = sorted(s for f in pre.files for s in f.stems)
     device = resolve_device(config.device)
@@ -284,38 +278,13 @@ def extract(
     if method is not None:
         status = method_status(method)
         if not status.available and method not in METHOD_WEIGHTS:  # missing weights: ensure() explains
-            raise RvcError(f"pitch method {method} is unavailable: {status.reason}")
+            raise PitchError(f"pitch method {method} is unavailable: {status.reason}")
     started, t0 = datetime.now(timezone.utc), time.monotonic()
     with experiment_lock(paths.lock, "extraction"):
-
-        def fetched(name: str, done: int, total: int) -> None:
-            if on_progress is not None:
-                on_progress(Progress("download", done, total, name))
-
-        rmvpe = config.rmvpe
-        if method == "rmvpe" and rmvpe is None and "pitch" in config.stages:
-            rmvpe = weights.ensure("rmvpe", on_progress=fetched)
-        if "features" in config.stages:
-            embedder_path = (
-                Path(config.embedder) if config.embedder else weights.ensure("hubert_base", on_progress=fetched)
-            )
-        else:  # keep the features of the embedder used before
-            embedder_path = Path(config.embedder) if config.embedder else None
+        rmvpe, embedder_path = _weights(config, method, report_to)
         previous = _read_previous(paths.root / REPORT_FILE)
         identity = _identity(embedder_path) if embedder_path else previous.get("embedder", "")
-        dirs = [paths.features(exp.version)] + ([paths.f0_coarse, paths.f0_hz] if method else [])
-        if previous.get("preprocess_run") != pre.run_id:
-            for d in (paths.f0_coarse, paths.f0_hz, paths.features(exp.version)):
-                shutil.rmtree(d, ignore_errors=True)  # made from other pieces
-        else:
-            if method and "pitch" in config.stages and previous.get("f0_method") != method:
-                shutil.rmtree(paths.f0_coarse, ignore_errors=True)
-                shutil.rmtree(paths.f0_hz, ignore_errors=True)
-            if previous.get("embedder") != identity:
-                shutil.rmtree(paths.features(exp.version), ignore_errors=True)
-        for d in dirs:
-            d.mkdir(exist_ok=True)
-            _clear_temporaries(d)
+        _prepare_folders(experiment, pre.run_id, previous, method, identity, config.stages)
         report = ExtractReport(
             experiment=exp.name, preprocess_run=pre.run_id, version=exp.version, use_f0=exp.use_f0,
             f0_method=method, embedder=identity, device=device, pieces=[], seconds={},
@@ -326,41 +295,13 @@ def extract(
         if method:
             t = time.monotonic()
             compute = "pitch" in config.stages
-            _extract_pitch(method, stems, paths, device, rmvpe, config, results, on_progress, stop, compute)
+            _extract_pitch(method, stems, paths, device, rmvpe, config, results, report_to, stop, compute)
             if compute:
                 report.seconds["pitch"] = round(time.monotonic() - t, 3)
             else:
                 report.f0_method = previous.get("f0_method")
         t = time.monotonic()
-        todo = [s for s in stems if not results[s].skipped and not (paths.features(exp.version) / f"{s}.npy").exists()]
-        if "features" not in config.stages:
-            todo = []
-        for s in stems:
-            feature = paths.features(exp.version) / f"{s}.npy"
-            if s not in todo and not results[s].skipped and feature.exists():
-                results[s].feature_frames = int(np.load(feature, mmap_mode="r").shape[0])
-        embedder = None
-        if todo:
-            embedder = hubert.load_embedder(embedder_path, device)
-            dim = embedder.features([np.zeros(400, np.float32)], exp.version)[0].shape[1]
-            if dim != exp.feature_dim:
-                raise hubert.EmbedderError(
-                    f"{embedder_path} gives {dim}-d {exp.version} features; a {exp.version} model needs {exp.feature_dim}-d"
-                )
-            done = [len(stems) - len(todo)]
-
-            def on_feature(r: PieceResult) -> None:
-                results[r.stem].feature_frames = r.feature_frames
-                if r.skipped:
-                    results[r.stem].skipped = r.skipped
-                done[0] += 1
-                if on_progress is not None:
-                    on_progress(Progress("features", done[0], len(stems), r.stem))
-
-            batch = config.batch_seconds if config.batch_seconds is not None else (0.0 if device == "cpu" else 64.0)
-            _run_features(embedder, exp.version, todo, paths, batch, on_feature, stop)
-        if "features" in config.stages:
-            _write_silent_clips(experiment, embedder_path, device, embedder)
+        _extract_features(experiment, stems, embedder_path, device, config, results, report_to, stop)
         report.seconds["features"] = round(time.monotonic() - t, 3)
         report.pieces = [results[s] for s in stems]
         report.finished = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -368,6 +309,82 @@ def extract(
         report.complete = True
         write_json_atomic(paths.root / REPORT_FILE, report.to_dict())
         return report
+
+
+def _weights(config: ExtractConfig, method: str | None, on_progress: ProgressFn) -> tuple[Path | None, Path | None]:
+    """The RMVPE file and the embedder this run needs, fetched on first need; the embedder is None when only the
+    pitch is computed and none was given (the features of the embedder used before are kept)."""
+    from rvc.hub import weights
+
+    rmvpe = config.rmvpe
+    if method == "rmvpe" and rmvpe is None and "pitch" in config.stages:
+        rmvpe = weights.ensure("rmvpe", on_progress=on_progress)
+    if config.embedder:
+        return rmvpe, Path(config.embedder)
+    if "features" in config.stages:
+        return rmvpe, weights.ensure("hubert_base", on_progress=on_progress)
+    return rmvpe, None
+
+
+def _prepare_folders(
+    experiment: Experiment, run_id: str, previous: dict[str, Any], method: str | None, identity: str,
+    stages: tuple[str, ...],
+) -> None:  # fmt: skip
+    """Removes the outputs made from other pieces or with another method or embedder, and any temporary file a
+    killed run left; creates the output folders."""
+    paths, version = experiment.paths, experiment.config.version
+    if previous.get("preprocess_run") != run_id:
+        for d in (paths.f0_coarse, paths.f0_hz, paths.features(version)):
+            shutil.rmtree(d, ignore_errors=True)  # made from other pieces
+    else:
+        if method and "pitch" in stages and previous.get("f0_method") != method:
+            shutil.rmtree(paths.f0_coarse, ignore_errors=True)
+            shutil.rmtree(paths.f0_hz, ignore_errors=True)
+        if previous.get("embedder") != identity:
+            shutil.rmtree(paths.features(version), ignore_errors=True)
+    for d in [paths.features(version)] + ([paths.f0_coarse, paths.f0_hz] if method else []):
+        d.mkdir(exist_ok=True)
+        _clear_temporaries(d)
+
+
+def _extract_features(
+    experiment: Experiment, stems: list[str], embedder_path: Path | None, device: str, config: ExtractConfig,
+    results: dict[str, PieceResult], on_progress: ProgressFn, stop: threading.Event | None,
+) -> None:  # fmt: skip
+    """Features for the pieces that lack them (with the ``features`` stage), the frame counts of those on disk."""
+    from rvc.content import hubert
+
+    exp = experiment.config
+    folder = experiment.paths.features(exp.version)
+    compute = "features" in config.stages
+    todo = [s for s in stems if compute and not results[s].skipped and not (folder / f"{s}.npy").exists()]
+    for s in stems:
+        feature = folder / f"{s}.npy"
+        if s not in todo and not results[s].skipped and feature.exists():
+            results[s].feature_frames = int(np.load(feature, mmap_mode="r").shape[0])
+    if not compute:
+        return
+    assert embedder_path is not None  # _weights gives one whenever features are computed
+    embedder = None
+    if todo:
+        embedder = hubert.load_embedder(embedder_path, device)
+        dim = embedder.features([np.zeros(400, np.float32)], exp.version)[0].shape[1]
+        if dim != exp.feature_dim:
+            raise hubert.EmbedderError(
+                f"{embedder_path} gives {dim}-d {exp.version} features; a {exp.version} model needs {exp.feature_dim}-d"
+            )
+        done = [len(stems) - len(todo)]
+
+        def on_feature(r: PieceResult) -> None:
+            results[r.stem].feature_frames = r.feature_frames
+            if r.skipped:
+                results[r.stem].skipped = r.skipped
+            done[0] += 1
+            on_progress(Progress("features", done[0], len(stems), r.stem))
+
+        batch = config.batch_seconds if config.batch_seconds is not None else (0.0 if device == "cpu" else 64.0)
+        _run_features(embedder, exp.version, todo, experiment.paths, batch, on_feature, stop)
+    _write_silent_clips(experiment, embedder_path, device, embedder)
 
 
 def _write_silent_clips(experiment: Experiment, embedder_path: Path, device: str, embedder: Any = None) -> None:
@@ -388,7 +405,7 @@ def _write_silent_clips(experiment: Experiment, embedder_path: Path, device: str
 
 def _extract_pitch(
     method: str, stems: list[str], paths: Any, device: str, rmvpe: Path | None, config: ExtractConfig,
-    results: dict[str, PieceResult], on_progress: Callable[[Progress], None] | None, stop: threading.Event | None,
+    results: dict[str, PieceResult], on_progress: ProgressFn, stop: threading.Event | None,
     compute: bool = True,
 ) -> None:  # fmt: skip
     """Pitch for the pieces that lack it (``compute``), or only the statistics of what is on disk."""
@@ -407,8 +424,7 @@ def _extract_pitch(
     def on_pitch(r: PieceResult) -> None:
         results[r.stem] = r
         done[0] += 1
-        if on_progress is not None:
-            on_progress(Progress("pitch", done[0], len(stems), r.stem))
+        on_progress(Progress("pitch", done[0], len(stems), r.stem))
 
     workers = min(config.workers or os.cpu_count() or 1, max(1, len(todo)))
     _run_pitch(method, todo, paths, device, rmvpe, workers, on_pitch, stop)

@@ -85,7 +85,7 @@ def match_index(model: str | Path, indexes: list[Path]) -> Path | None:
     return next((i for i in indexes if f"_{stem}_v" in Path(i).name or Path(i).stem == stem), None)
 
 
-def _write_index(index: object, path: Path) -> None:
+def _write_index(index: Any, path: Path) -> None:
     import faiss
 
     write_with(path, lambda tmp: faiss.write_index(index, str(tmp)))
@@ -148,7 +148,7 @@ def train_index(
             say(f"reducing {rows} rows to {centroids} k-means centroids")
             km = faiss.Kmeans(feats.shape[1], centroids, niter=20, seed=1, verbose=False, gpu=faiss.get_num_gpus() > 0)
             km.train(feats)
-            feats = km.centroids.astype(np.float32)
+            feats = np.asarray(km.centroids, dtype=np.float32)
         save_npy_atomic(paths.root / "total_fea.npy", feats)
         n = n_lists(len(feats))
         say(f"training IVF{n},Flat on {len(feats)} vectors")

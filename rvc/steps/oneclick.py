@@ -143,7 +143,7 @@ def run(
 
     ``on_progress`` gets the current stage's name, ``done`` of ``total`` (1.0) over the whole run (each stage
     weighs its share, :data:`WEIGHTS`) and a line such as ``"train: epoch 3/20, step 40"``."""
-    from rvc.steps.train.loop import TrainConfig
+    from rvc.steps.train.config import TrainConfig
 
     train_cfg: TrainConfig = config.train or TrainConfig()
     weights_dir = Path(config.weights_dir or train_cfg.weights_dir or "weights")
@@ -279,10 +279,10 @@ class _Context:
 
         stages = ("pitch", "features") if self.experiment.config.use_f0 else ("features",)
 
-        def progress(p: Any) -> None:
+        def progress(p: Progress) -> None:
             share = 0.5 if len(stages) == 2 else 1.0
             base = 0.5 if (p.stage == "features" and len(stages) == 2) else 0.0
-            frac = 0.0 if p.stage == "download" else base + share * p.done / max(p.total, 1)
+            frac = 0.0 if p.stage == "download" else base + share * (p.fraction or 0.0)
             self.report("extract", frac, f"extract ({p.stage}): {p.done}/{p.total}")
 
         r = extract(self.experiment, self.config.extract, progress, self.stop)

@@ -4,24 +4,30 @@ the result is summarised in one line. No Gradio here: ``app.py`` only collects t
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from rvc.core.errors import RvcError
 from rvc.core.experiment import Experiment, ExperimentConfig, open_experiment
+from rvc.core.options import SettingError, config_from
 from rvc.jobs.registry import Job, job_progress
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 KINDS = ("preprocess", "extract", "train", "index", "one-click")
-TRAIN_KEYS = (
-    "epochs", "batch_size", "save_every", "latest_only", "save_small", "cache_on_gpu", "device", "precision", "compile",
-)  # fmt: skip
+# Job parameters are keyed by the config fields they set (ExperimentConfig, PreprocessConfig, ExtractConfig,
+# TrainConfig; one-click takes all four, so ``workers`` and ``device`` reach every config that has them), plus
+# ``name`` (the experiment) and ``dataset`` (the folder to preprocess). Records saved by earlier versions used
+# these names; they are read through this table when such a job is resumed.
+OLD_KEYS = {"segment": "segment_seconds", "cache_gpu": "cache_on_gpu", "compile_": "compile"}
+PLAIN_KEYS = ("name", "dataset")
 
 
 @dataclass(frozen=True)
@@ -31,7 +37,11 @@ class Places:
 
 
 def work_for(kind: str, params: dict[str, Any], places: Places) -> Callable[[Job], Any]:
-    """The function a job of ``kind`` runs."""
+    """The function a job of ``kind`` runs.
+
+    Raises:
+        RvcError: an unknown kind. SettingError: a parameter no config of this kind has.
+    """
     builders = {
         "preprocess": _preprocess,
         "extract": _extract,
@@ -41,7 +51,38 @@ def work_for(kind: str, params: dict[str, Any], places: Places) -> Callable[[Job
     }
     if kind not in builders:
         raise RvcError(f"unknown job kind {kind!r}")
+    known = {f.name for cls in _configs(kind) for f in dataclasses.fields(cls)} | set(PLAIN_KEYS)
+    unknown = sorted(set(_settings(params)) - known)
+    if unknown:
+        raise SettingError(f"a {kind} job has no setting {', '.join(unknown)}")
     return lambda job: builders[kind](job, params, places)
+
+
+def _configs(kind: str) -> list[type]:
+    from rvc.steps.extract import ExtractConfig
+    from rvc.steps.preprocess import PreprocessConfig
+    from rvc.steps.train.config import TrainConfig
+
+    configs: dict[str, list[type]] = {
+        "preprocess": [PreprocessConfig],
+        "extract": [ExtractConfig],
+        "train": [TrainConfig],
+        "index": [],
+        "one-click": [ExperimentConfig, PreprocessConfig, ExtractConfig, TrainConfig],
+    }
+    return configs[kind]
+
+
+def _settings(params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters by their config field names (old records' names translated)."""
+    return {OLD_KEYS.get(k, k): v for k, v in params.items()}
+
+
+def config_for(cls: type[T], params: dict[str, Any], **fixed: Any) -> T:
+    """``cls`` from the parameters that name its fields (the one conversion: :func:`rvc.core.options.config_from`)."""
+    fields = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    values = {k: v for k, v in _settings(params).items() if k in fields and k not in fixed}
+    return config_from(cls, values, **fixed)
 
 
 def summary_for(kind: str) -> Callable[[Any], str]:
@@ -67,50 +108,23 @@ def _experiment(params: dict[str, Any], places: Places) -> Experiment:
 
 
 def _train_config(params: dict[str, Any], places: Places) -> Any:
-    from rvc.steps.train.loop import TrainConfig
+    from rvc.steps.train.config import TrainConfig
 
-    settings = {k: params[k] for k in TRAIN_KEYS if k in params}
-    for k in ("pretrained_g", "pretrained_d"):
-        if params.get(k):
-            settings[k] = Path(params[k])
-    extra = {k: params[k] for k in ("max_steps", "discriminator_scale", "no_pretrained", "log_every") if k in params}
-    return TrainConfig(**settings, **extra, weights_dir=places.weights_dir)
+    return config_for(TrainConfig, params, weights_dir=places.weights_dir)
 
 
 def _preprocess(job: Job, params: dict[str, Any], places: Places) -> Any:
     from rvc.steps.preprocess import PreprocessConfig, preprocess_dataset
 
     exp = _experiment(params, places)
-    config = PreprocessConfig(segment_seconds=float(params.get("segment", 3.7)), workers=params.get("workers"))
+    config = config_for(PreprocessConfig, params)
     return preprocess_dataset(exp, Path(params["dataset"]), config, job_progress(job), job.stop)
 
 
-def _extract_config(params: dict[str, Any]) -> Any:
-    from rvc.steps.extract import ExtractConfig
-
-    emb = params.get("embedder")
-    return ExtractConfig(
-        f0_method=params.get("f0_method", "rmvpe"),
-        embedder=Path(emb) if emb else None,
-        device=params.get("device", "auto"),
-        workers=params.get("workers"),
-    )
-
-
 def _extract(job: Job, params: dict[str, Any], places: Places) -> Any:
-    from rvc.steps.extract import extract
+    from rvc.steps.extract import ExtractConfig, extract
 
-    exp = _experiment(params, places)
-    stages = 2 if exp.config.use_f0 else 1
-
-    def progress(p: Any) -> None:
-        if p.stage == "download":
-            job.update(None, f"downloading {p.stem}: {100 * p.done // max(p.total, 1)}%")
-            return
-        base = 0.5 if (p.stage == "features" and stages == 2) else 0.0
-        job.update(base + p.done / max(p.total, 1) / stages, f"{p.stage}: {p.done}/{p.total} pieces")
-
-    return extract(exp, _extract_config(params), progress, job.stop)
+    return extract(_experiment(params, places), config_for(ExtractConfig, params), job_progress(job), job.stop)
 
 
 def _train(job: Job, params: dict[str, Any], places: Places) -> Any:
@@ -132,14 +146,15 @@ def _index(job: Job, params: dict[str, Any], places: Places) -> Any:
 
 
 def _one_click(job: Job, params: dict[str, Any], places: Places) -> Any:
+    from rvc.steps.extract import ExtractConfig
     from rvc.steps.oneclick import RunConfig, run
     from rvc.steps.preprocess import PreprocessConfig
 
     config = RunConfig(
-        experiment=ExperimentConfig(params["name"], params["sample_rate"], params["version"], bool(params["use_f0"])),
+        experiment=config_for(ExperimentConfig, params, name=params["name"]),
         dataset_dir=Path(params["dataset"]),
-        preprocess=PreprocessConfig(segment_seconds=float(params.get("segment", 3.7)), workers=params.get("workers")),
-        extract=_extract_config(params),
+        preprocess=config_for(PreprocessConfig, params),
+        extract=config_for(ExtractConfig, params),
         train=_train_config(params, places),
         weights_dir=places.weights_dir,
     )

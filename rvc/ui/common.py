@@ -15,6 +15,8 @@ from rvc.ui.i18n import PT, tr
 SERVER_FOLDER = "Folder on the server"
 UPLOAD = "Upload files or a folder"
 
+Skip = dict  # what gr.skip() returns: the output keeps what it shows
+
 I18N = gr.I18n(pt=PT, **{"pt-BR": PT})
 L = I18N  # L("English text"): the label in the browser's language (Settings at the page's foot switches it)
 # every event that reports to the user reads the page's current language (set by Gradio's i18n) as its last input

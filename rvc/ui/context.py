@@ -108,9 +108,3 @@ class UiContext:
         """The models in the weights folder, as the Infer tab lists them."""
         folder = self.weights_dir
         return sorted(str(p) for p in folder.glob("*.pth")) if folder.is_dir() else []
-
-    def indexes(self) -> list[str]:
-        """Every index the Infer tab offers: the experiments' and the imported ones."""
-        found = list(self.logs_dir.glob("*/added_*.index")) if self.logs_dir.is_dir() else []
-        found += list(self.weights_dir.glob("*.index")) if self.weights_dir.is_dir() else []
-        return sorted(str(p) for p in found)

@@ -7,7 +7,6 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import gradio as gr
 from gradio.components import Component
@@ -16,7 +15,7 @@ from rvc.audio.encode import FORMATS
 from rvc.core.errors import RvcError
 from rvc.core.options import config_from, spec
 from rvc.inference.config import ConvertConfig
-from rvc.ui.common import L, embedder_box, fail, radio, slider
+from rvc.ui.common import L, Skip, embedder_box, fail, radio, slider
 from rvc.ui.context import UiContext
 from rvc.ui.forms import Events, Form, Reporter
 from rvc.ui.i18n import tr
@@ -88,7 +87,7 @@ def index_choices(ctx: UiContext) -> list[str]:
     return ["", *(str(p) for p in list_indexes(ctx.logs_dir, ctx.weights_dir))]
 
 
-def choose_model(ctx: UiContext, form: ModelForm) -> tuple[str, Any]:
+def choose_model(ctx: UiContext, form: ModelForm) -> tuple[str, gr.Dropdown | Skip]:
     """The chosen model's card, and the index made with it."""
     from rvc.models.package import read_card
     from rvc.steps.index import match_index

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import gradio as gr
 
 from rvc.core.errors import RvcError
-from rvc.ui.common import L, fail
+from rvc.ui.common import L, Skip, fail
 from rvc.ui.context import UiContext
 from rvc.ui.forms import Events, Form
 from rvc.ui.i18n import tr
@@ -83,7 +83,7 @@ def interrupted(ctx: UiContext, form: Form) -> str:
     )
 
 
-def running_experiment(ctx: UiContext) -> Any:
+def running_experiment(ctx: UiContext) -> str | Skip:
     """The experiment of a running job, so that a reloaded page follows it again."""
     active = ctx.jobs.running()
     return active[0].key if active else gr.skip()

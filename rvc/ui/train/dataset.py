@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 from gradio.components import Component
@@ -16,11 +16,16 @@ from rvc.core.errors import RvcError
 from rvc.core.experiment import Experiment
 from rvc.core.options import spec
 from rvc.steps.preprocess import PreprocessConfig
-from rvc.ui.common import SERVER_FOLDER, UPLOAD, L, fail, title
+from rvc.ui.common import SERVER_FOLDER, UPLOAD, L, Skip, fail, title
 from rvc.ui.context import UiContext
 from rvc.ui.forms import Events, Form
 from rvc.ui.i18n import tr
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+# Step 2a's outputs: the job's line, the report, the loudness histogram and the pieces to listen to
+Outputs = tuple["str | pd.DataFrame | Skip | None", ...]
 EXAMPLES = 3  # pieces to listen to after Step 2a
 SMALL_GPU_SEGMENT = 3.0  # the reference's piece length for GPUs with ≤ 4 GB
 
@@ -80,7 +85,7 @@ def preprocess_params(exp: Experiment, dataset: Path, form: DatasetForm) -> dict
     return {"name": exp.name, "dataset": str(dataset), "segment_seconds": float(form.segment), "workers": workers}
 
 
-def run_preprocess(ctx: UiContext, form: DatasetForm) -> Iterator[tuple[Any, ...]]:
+def run_preprocess(ctx: UiContext, form: DatasetForm) -> Iterator[Outputs]:
     """Runs Step 2a as a job and follows it; when done, the dataset's health."""
     exp = ctx.experiment(form.name, form.lang)
     dataset = dataset_folder(ctx, exp, form)
@@ -94,7 +99,7 @@ def run_preprocess(ctx: UiContext, form: DatasetForm) -> Iterator[tuple[Any, ...
         yield status, job.message, gr.skip(), *([gr.skip()] * EXAMPLES)
 
 
-def health_outputs(exp: Experiment, summary: str, lang: str) -> tuple[Any, ...]:
+def health_outputs(exp: Experiment, summary: str, lang: str) -> Outputs:
     """The report, the loudness histogram and the pieces to listen to."""
     import pandas as pd
 

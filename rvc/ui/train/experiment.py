@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import gradio as gr
 from gradio.components import Component
@@ -11,7 +10,7 @@ from gradio.components import Component
 from rvc.core.errors import RvcError
 from rvc.core.experiment import Experiment, ExperimentConfig, create_or_open, list_experiments
 from rvc.core.options import config_from, spec
-from rvc.ui.common import L, checkbox, fail, radio
+from rvc.ui.common import L, Skip, checkbox, fail, radio
 from rvc.ui.context import UiContext
 from rvc.ui.forms import Events, Form, NameForm
 from rvc.ui.i18n import tr
@@ -71,7 +70,7 @@ def create_experiment(ctx: UiContext, form: ExperimentForm) -> tuple[str, gr.Dro
     return summary(exp, created, form.lang), gr.Dropdown(choices=choices, value=exp.name)
 
 
-def load_experiment(ctx: UiContext, form: NameForm) -> tuple[Any, Any, Any, Any, str]:
+def load_experiment(ctx: UiContext, form: NameForm) -> tuple[str | Skip, str | Skip, bool | Skip, str | Skip, str]:
     """Step 1's choices of an existing experiment, shown in the page."""
     if not form.name:
         return gr.skip(), gr.skip(), gr.skip(), gr.skip(), ""

@@ -12,7 +12,7 @@ import gradio as gr
 from rvc.core.experiment import Experiment
 from rvc.core.options import spec
 from rvc.steps.extract import ExtractConfig
-from rvc.ui.common import L, embedder_box, radio, title
+from rvc.ui.common import L, Skip, embedder_box, radio, title
 from rvc.ui.context import UiContext
 from rvc.ui.forms import Events, Form
 
@@ -63,7 +63,7 @@ def extract_params(ctx: UiContext, exp: Experiment, form: ExtractForm) -> dict[s
     return params
 
 
-def run_extract(ctx: UiContext, form: ExtractForm) -> Iterator[tuple[str, str, Any]]:
+def run_extract(ctx: UiContext, form: ExtractForm) -> Iterator[tuple[str, str, gr.LinePlot | Skip]]:
     """Runs Step 2b as a job and follows it; when done, its summary and one piece's pitch."""
     exp = ctx.experiment(form.name, form.lang)
     job = ctx.start_job(exp.name, "extract", extract_params(ctx, exp, form), form.lang)

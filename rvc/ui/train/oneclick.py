@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import gradio as gr
 
-from rvc.ui.common import job_html
+from rvc.ui.common import Skip, job_html
 from rvc.ui.context import UiContext
 from rvc.ui.forms import Events, Form, form_fields
 from rvc.ui.train.dataset import DatasetForm, DatasetWidgets, dataset_folder, preprocess_params
@@ -70,7 +70,7 @@ def one_click_params(ctx: UiContext, form: OneClickForm) -> tuple[str, dict[str,
     return exp.name, params
 
 
-def run_one_click(ctx: UiContext, form: OneClickForm) -> Iterator[tuple[str, Any]]:
+def run_one_click(ctx: UiContext, form: OneClickForm) -> Iterator[tuple[str, gr.Timer | Skip]]:
     name, params = one_click_params(ctx, form)
     job = ctx.start_job(name, "one-click", params, form.lang)
     yield job_html(job, form.lang), gr.Timer(active=True)
