@@ -52,11 +52,18 @@ def write_with(path: str | Path, write: Callable[[Path], None]) -> None:
     tmp = temp_path(path)
     try:
         write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        commit(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def commit(tmp: Path, path: Path) -> None:
+    """Fsyncs a finished temporary file (from :func:`temp_path`, in ``path``'s folder) and renames it to ``path``.
+    For writers that choose the final name only once the data is written (an unpacked archive member that must not
+    replace a different file of the same name); the caller removes ``tmp`` if anything fails before."""
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from rvc.core.errors import ChecksumError, WeightsError
-from rvc.core.files import atomic_write, write_text_atomic
+from rvc.core.files import atomic_write, commit, write_text_atomic
 from rvc.core.progress import Progress, ProgressFn
 
 logger = logging.getLogger(__name__)
@@ -302,8 +302,8 @@ def _download(wf: WeightFile, dest: Path, on_progress: ProgressFn | None) -> Non
         raise ChecksumError(
             f"the download of {dest.name} from {wf.url} is corrupt ({got}; expected {wf.size:,} bytes, SHA-256 {wf.sha256}); nothing was kept, try again"
         )
-    # the .part file is the resumable download itself (fsynced as it grew), so it is renamed, not rewritten
-    os.replace(part, dest)
+    # the .part file is the resumable download itself, so it is committed where it is, not rewritten
+    commit(part, dest)
 
 
 def _write(

@@ -9,13 +9,13 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from rvc.core.files import atomic_write
 from rvc.models.synthesizer import SynthesizerConfig
 
 logger = logging.getLogger(__name__)
@@ -27,16 +27,8 @@ LATEST_STEP = 2333333  # the reference's file name for "keep only the latest"
 def save_atomic(obj: Any, path: Path) -> None:
     """``torch.save`` to a temporary file beside ``path``, fsync, then rename: a kill at any instant leaves the
     old file or the new one, never a torn one."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_write(path, "wb") as f:
+        torch.save(obj, f)
 
 
 def small_model(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import filecmp
 import logging
-import os
 import shutil
 import zipfile
 from dataclasses import asdict, dataclass, replace
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rvc.core.errors import ModelFileError, RvcError
+from rvc.core.files import commit, temp_path, write_with
 
 logger = logging.getLogger(__name__)
 
@@ -106,16 +106,15 @@ def export_package(model: Path, index: Path | None, out: Path | None = None) -> 
     read_card(model)  # refuse to package something that is not a model
     out = Path(out) if out else model.with_suffix(".zip")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    try:
+
+    def write(tmp: Path) -> None:
         # models and indexes barely compress: stored, so export and import are disk-speed
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as z:
             z.write(model, model.name)
             if index is not None:
                 z.write(index, Path(index).name)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    write_with(out, write)
     return out.resolve()
 
 
@@ -142,9 +141,7 @@ def import_package(archive: Path, dest: Path) -> Imported:
         target = dest / archive.name
         if not target.exists() or not filecmp.cmp(archive, target, shallow=False):
             target = _free_name(target) if target.exists() else target
-            tmp = dest / f".{target.name}.tmp-{os.getpid()}"
-            shutil.copyfile(archive, tmp)
-            os.replace(tmp, target)
+            write_with(target, lambda tmp: _copy(archive, tmp))
         return Imported(target, None, replace(card, name=target.stem))
     try:
         z = zipfile.ZipFile(archive)
@@ -174,6 +171,10 @@ def import_package(archive: Path, dest: Path) -> Imported:
     return Imported(model_path, index_path, card)
 
 
+def _copy(src: Path, dst: Path) -> None:
+    shutil.copyfile(src, dst)
+
+
 def _base(name: str) -> str:
     return name.replace("\\", "/").rsplit("/", 1)[-1]
 
@@ -183,7 +184,7 @@ def _extract(z: zipfile.ZipFile, member: zipfile.ZipInfo, dest: Path) -> Path:
     if not name or name.startswith(".") or name in ("..", "."):
         raise RvcError(f"unusable file name in the archive: {member.filename!r}")
     target = dest / name
-    tmp = dest / f".{name}.tmp-{os.getpid()}"
+    tmp = temp_path(target)
     try:
         with z.open(member) as src, open(tmp, "wb") as dst:
             written = 0
@@ -194,7 +195,7 @@ def _extract(z: zipfile.ZipFile, member: zipfile.ZipInfo, dest: Path) -> Path:
                 dst.write(chunk)
         if target.exists() and not filecmp.cmp(tmp, target, shallow=False):
             target = _free_name(target)  # another model of that name is kept as it is
-        os.replace(tmp, target)
+        commit(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
     return target
