@@ -351,7 +351,8 @@ def test_cli_nothing_usable(tmp_path):
     assert cli("create", "x", "--logs-dir", logs).returncode == 0
     r = cli("preprocess", "x", str(d), "--json", "--logs-dir", logs)
     assert r.returncode == 1 and "No usable audio" in r.stderr
-    assert json.loads(r.stdout)["files"][0]["status"] == "skipped"
+    out = json.loads(r.stdout)  # one document: the report and the error
+    assert out["files"][0]["status"] == "skipped" and out["kind"] == "NothingUsableError"
 
 
 # The CLI with its progress callback held after the second file: the run reports that file done (the marker),

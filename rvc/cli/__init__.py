@@ -383,10 +383,12 @@ def cmd_preprocess(args: argparse.Namespace) -> int:
 
     try:
         report = preprocess_dataset(experiment, args.dataset_dir, config, on_progress=progress)
-    except NothingUsableError as e:
+    except NothingUsableError as e:  # the report says why each file was skipped: one JSON document with the error
+        report_error(e, json_out=False)
         if args.json:
-            print(json.dumps(e.report.to_dict(), indent=2, ensure_ascii=False))
-        raise
+            document = {**e.report.to_dict(), "error": error_line(e), "kind": type(e).__name__}
+            print(json.dumps(document, indent=2, ensure_ascii=False))
+        return 1
     print(report.summary().splitlines()[0], file=sys.stderr)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
@@ -396,10 +398,15 @@ def cmd_preprocess(args: argparse.Namespace) -> int:
 def report_error(e: BaseException, json_out: bool) -> None:
     """The error contract: ``error: <message>`` on one line of stderr; with ``--json`` also
     ``{"error": <message>, "kind": <class name>}`` on stdout, so that scripts read it where they read results."""
-    message = " ".join(str(e).strip(chr(39)).split())  # one line, whatever the message's own line breaks
+    message = error_line(e)
     print(f"error: {message}", file=sys.stderr)
     if json_out:
         print(json.dumps({"error": message, "kind": type(e).__name__}))
+
+
+def error_line(e: BaseException) -> str:
+    """An error's message on one line, whatever the message's own line breaks."""
+    return " ".join(str(e).strip(chr(39)).split())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
