@@ -24,9 +24,10 @@ ALLOWED: dict[str, set[str]] = {
     "pitch": {"core", "audio", "nn", "hub"},
     "content": {"core", "audio", "nn", "hub"},
     "inference": {"core", "audio", "nn", "hub", "pitch", "content", "models"},
-    "steps": {"core", "audio", "nn", "hub", "jobs", "pitch", "content", "models", "inference"},
-    "ui": {"core", "audio", "hub", "jobs", "models", "pitch", "inference", "steps"},
-    "cli": {"core", "audio", "nn", "hub", "pitch", "content", "models", "inference", "steps"},
+    "evaluation": {"core", "audio", "nn", "hub", "pitch", "content", "models", "inference"},
+    "steps": {"core", "audio", "nn", "hub", "jobs", "pitch", "content", "models", "inference", "evaluation"},
+    "ui": {"core", "audio", "hub", "jobs", "models", "pitch", "inference", "evaluation", "steps"},
+    "cli": {"core", "audio", "nn", "hub", "pitch", "content", "models", "inference", "evaluation", "steps"},
     "__init__": set(),
     "__main__": {"cli"},
 }

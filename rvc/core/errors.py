@@ -56,3 +56,7 @@ class EmbedderError(RvcError, ValueError):
 
 class PitchError(RvcError, ValueError):
     """A pitch method that does not exist, or a piece it cannot analyse (too short, degenerate)."""
+
+
+class EvaluationError(RvcError, ValueError):
+    """A recording or model that cannot be evaluated (not audio, silent, too short, a model of the wrong kind)."""
