@@ -195,7 +195,7 @@ def test_starting_the_app_imports_no_torch(tmp_path):
     code = (
         "import sys, app; from pathlib import Path;"
         "app.build_demo(app.AppSettings(Path(sys.argv[1])));"
-        "print(sorted(m for m in ('torch', 'transformers', 'faiss') if m in sys.modules))"
+        "print(sorted(m for m in ('torch', 'transformers', 'faiss', 'scipy') if m in sys.modules))"
     )
     r = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr

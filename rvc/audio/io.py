@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy.io import wavfile
 
 from rvc.core.errors import AudioDecodeError
 
@@ -156,6 +155,8 @@ def clipped_fraction(x: np.ndarray) -> float:
 
 def write_wav_float32(path: Path, x: np.ndarray, sample_rate: int) -> None:
     """Writes a mono IEEE-float32 WAV (format tag 3), the format of the reference's ``0_gt_wavs``/``1_16k_wavs``."""
+    from scipy.io import wavfile  # here: the app imports this module, and starts without scipy
+
     wavfile.write(str(path), sample_rate, np.ascontiguousarray(x, dtype=np.float32))
 
 

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.io import wavfile
 
 from rvc.core.config import DEVICES
 from rvc.core.errors import Cancelled, RvcError
@@ -123,6 +122,8 @@ def _clear_temporaries(folder: Path) -> None:
 
 
 def read_16k(path: Path) -> np.ndarray:
+    from scipy.io import wavfile  # here: the app imports this module, and starts without scipy
+
     sr, x = wavfile.read(path)
     if sr != 16000:
         raise RvcError(f"{path} is at {sr} Hz, not 16 kHz: run Step 2a again")
@@ -446,3 +447,13 @@ def load_extract_report(experiment: Experiment) -> ExtractReport | None:
     data = {k: v for k, v in data.items() if k != "totals"}
     data["pieces"] = [PieceResult(**p) for p in data["pieces"]]
     return ExtractReport(**data)
+
+
+def settings_used(experiment: Experiment) -> tuple[Path | None, str | None]:
+    """The embedder (a folder or file that still exists) and the pitch method Step 2b last used, where it recorded
+    them: what a conversion of the experiment's own pieces should use to match its training data."""
+    report = load_extract_report(experiment)
+    if report is None:
+        return None, None
+    path = Path(report.embedder.split("#", 1)[0]) if report.embedder else None
+    return (path if path is not None and path.exists() else None), report.f0_method
