@@ -66,7 +66,7 @@ def tiny_experiment(tmp_path, dataset, embedder_dir):
     from rvc.steps import extract as X
     from rvc.steps import preprocess as pp
 
-    def make(name="voice", use_f0=True, version="v2", sample_rate="40k"):
+    def make(name="voice", use_f0=True, version="v2", sample_rate="40k", data=None):
         logs = tmp_path / "logs"
         exp, _ = create_or_open(ExperimentConfig(name, sample_rate, version, use_f0), logs)
         cfg = json.loads(exp.paths.config.read_text())
@@ -74,7 +74,7 @@ def tiny_experiment(tmp_path, dataset, embedder_dir):
         cfg["train"]["segment_size"] = 4 * cfg["data"]["hop_length"]
         exp.paths.config.write_text(json.dumps(cfg))
         exp = open_experiment(name, logs)
-        pp.preprocess_dataset(exp, dataset, pp.PreprocessConfig(workers=1))
+        pp.preprocess_dataset(exp, data or dataset, pp.PreprocessConfig(workers=1))
         emb = embedder_dir if version == "v2" else None
         X.extract(exp, X.ExtractConfig(f0_method="pm", embedder=emb or embedder_v1(tmp_path), device="cpu"))
         return exp

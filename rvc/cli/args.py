@@ -43,11 +43,11 @@ def options_of(args: argparse.Namespace, cls: type, names: tuple[str, ...]) -> d
 
 
 # CLI flags whose names differ from the TrainConfig fields they set (the rest: --field-name)
-TRAIN_FLAGS: dict[str, str] = {"cache_on_gpu": "--cache-gpu", "num_workers": "--loader-workers"}
+TRAIN_FLAGS: dict[str, str] = {"cache_on_gpu": "--cache-gpu", "num_workers": "--loader-workers", "probes": "--probe"}
 TRAIN_FIELDS = (
     "epochs", "max_steps", "batch_size", "save_every", "latest_only", "save_small", "pretrained_g", "pretrained_d",
     "no_pretrained", "device", "precision", "cache_on_gpu", "compile", "num_workers", "log_every",
-    "discriminator_scale", "weights_dir",
+    "discriminator_scale", "weights_dir", "holdout", "eval_every", "patience", "probes", "no_eval",
 )  # fmt: skip
 
 
@@ -64,8 +64,11 @@ def add_option(p: argparse.ArgumentParser, cls: type, name: str, flag: str | Non
         choices = list(typing.get_args(hint)) if typing.get_origin(hint) is typing.Literal else list(s.choices or ())
         p.add_argument(flag, dest=name, choices=choices, default=s.default, help=s.help)
         return
-    kinds = [k for k in (int, float, Path) if k is hint or k in typing.get_args(hint)]
     metavar = flag.lstrip("-").replace("-", "_").upper()
+    if typing.get_origin(hint) is tuple:  # tuple[X, ...]: the flag repeated
+        p.add_argument(flag, dest=name, type=typing.get_args(hint)[0], action="append", help=s.help, metavar=metavar)
+        return
+    kinds = [k for k in (int, float, Path) if k is hint or k in typing.get_args(hint)]
     p.add_argument(flag, dest=name, type=kinds[0] if kinds else str, default=s.default, help=s.help, metavar=metavar)
 
 

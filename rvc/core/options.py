@@ -107,6 +107,9 @@ def _coerce(cls: type, name: str, hint: Any, value: Any) -> Any:
     args = [a for a in typing.get_args(hint) if a is not type(None)]
     if typing.get_origin(hint) in (typing.Union, types.UnionType) and len(args) == 1:
         hint = args[0]
+    if typing.get_origin(hint) is tuple:  # tuple[X, ...]: one value or several (a repeated flag, a file list)
+        items = [value] if isinstance(value, (str, Path)) else list(value)
+        return tuple(_coerce(cls, name, typing.get_args(hint)[0], v) for v in items if str(v).strip())
     try:
         if typing.get_origin(hint) is typing.Literal:
             if value not in typing.get_args(hint):

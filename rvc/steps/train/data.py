@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,21 +97,34 @@ def _write_silence(path: Path, rate: int) -> None:
     write_with(path, lambda tmp: wavfile.write(tmp, rate, silence))
 
 
-def build_filelist(experiment: Experiment, write: bool = True) -> list[Item]:
-    """Every piece with all its files (the intersection of the step folders) plus the two silent clips; written
-    to ``filelist.txt`` in the reference's format (``|``-separated absolute paths, speaker id last).
+def ready_stems(experiment: Experiment) -> list[str]:
+    """The pieces with all their files (the intersection of the step folders), sorted.
+
+    Raises:
+        IncompleteStepError: no features (or no pitch, with pitch guidance) yet.
+    """
+    c, p = experiment.config, experiment.paths
+    stems = {f.stem for f in p.gt_wavs.glob("*.wav")} & {f.stem for f in p.features(c.version).glob("*.npy")}
+    if c.use_f0:
+        stems &= {f.name[: -len(".wav.npy")] for f in p.f0_coarse.glob("*.wav.npy")}
+        stems &= {f.name[: -len(".wav.npy")] for f in p.f0_hz.glob("*.wav.npy")}
+    if not stems:
+        raise IncompleteStepError("No pieces have features yet: run Step 2b (extract) first")
+    return sorted(stems)
+
+
+def build_filelist(experiment: Experiment, write: bool = True, exclude: Collection[str] = ()) -> list[Item]:
+    """Every ready piece but those in ``exclude`` (the held-out set) plus the two silent clips; written to
+    ``filelist.txt`` in the reference's format (``|``-separated absolute paths, speaker id last).
 
     Raises:
         IncompleteStepError: no features (or no pitch, with pitch guidance) yet, or the silent clips are missing.
     """
     c, p = experiment.config, experiment.paths
     feat_dir = p.features(c.version)
-    stems = {f.stem for f in p.gt_wavs.glob("*.wav")} & {f.stem for f in feat_dir.glob("*.npy")}
-    if c.use_f0:
-        stems &= {f.name[: -len(".wav.npy")] for f in p.f0_coarse.glob("*.wav.npy")}
-        stems &= {f.name[: -len(".wav.npy")] for f in p.f0_hz.glob("*.wav.npy")}
+    stems = set(ready_stems(experiment)) - set(exclude)
     if not stems:
-        raise IncompleteStepError("No pieces have features yet: run Step 2b (extract) first")
+        raise IncompleteStepError("Every piece is held out: lower the held-out share or add audio")
     mute = mute_dir(experiment)
     mute_feature = mute / f"3_feature{c.feature_dim}" / "mute.npy"
     if not mute_feature.is_file():
