@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def cfg(tmp_path, **kw):
-    base = dict(epochs=2, batch_size=2, save_every=1, no_pretrained=True, device="cpu", log_every=1)
+    base = dict(epochs=2, batch_size=2, save_every=1, no_pretrained=True, device="cpu", log_every=1, no_eval=True)
     base.update(weights_dir=tmp_path / "weights", discriminator_scale=0.25)  # a narrow D keeps CPU steps short
     return TrainConfig(**{**base, **kw})
 

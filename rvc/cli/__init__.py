@@ -26,6 +26,7 @@ from rvc.cli.args import (
     train_args,
     train_config,
 )
+from rvc.cli.evaluate import add_eval_commands
 from rvc.cli.printing import print_progress
 from rvc.core.config import SAMPLE_RATES, VERSIONS
 from rvc.core.errors import RvcError
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_step_commands(sub)
     _add_run_command(sub)
     _add_model_commands(sub)
+    add_eval_commands(sub)
     return parser
 
 
@@ -186,6 +188,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"done: epoch {result.epoch}, step {result.step}, started from {result.started_from}; small model {result.small_model}",
         file=sys.stderr,
     )
+    if result.best is not None:
+        print(f"best checkpoint: epoch {result.best_epoch}, kept as {result.best}", file=sys.stderr)
+    if result.stop_reason:
+        print(f"stopped: {result.stop_reason}", file=sys.stderr)
     if args.json:
         out = {k: str(v) if isinstance(v, Path) else v for k, v in result.__dict__.items()}
         print(json.dumps(out, indent=2))
@@ -204,6 +210,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         if result.index is None:
             print("no index yet (python -m rvc index NAME): the zip holds the model only", file=sys.stderr)
         print(f"package written: {result.package}", file=sys.stderr)
+        if result.best_package is not None:
+            print(f"best-scoring model's package written: {result.best_package}", file=sys.stderr)
     return 0
 
 

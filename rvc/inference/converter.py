@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -21,6 +21,10 @@ from rvc.audio.io import resample
 from rvc.core.errors import RvcError
 from rvc.inference.config import ConvertConfig
 from rvc.inference.retrieval import load_index, retrieve
+
+if TYPE_CHECKING:
+    from rvc.content.hubert import Embedder
+    from rvc.models.synthesizer import Synthesizer
 
 SR16 = 16000
 HOP = 160
@@ -76,24 +80,35 @@ def limit_peak(x: np.ndarray, peak: float) -> np.ndarray:
 class Converter:
     """A loaded model (and embedder, index, pitch estimator) that converts 16 kHz audio."""
 
-    def __init__(self, model: Path, cfg: ConvertConfig, on_progress: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        model: Path | dict[str, Any] | Synthesizer,
+        cfg: ConvertConfig,
+        on_progress: Callable[[str], None] | None = None,
+        embedder: Embedder | None = None,
+    ) -> None:
+        """``model``: a model file, its loaded contents, or a generator already in memory (training evaluates its
+        own, on its device); ``embedder``: one already loaded (an evaluation shares it with its metrics)."""
         from rvc.content import hubert
         from rvc.hub import weights
-        from rvc.models.synthesizer import load_generator
+        from rvc.models.synthesizer import Synthesizer, load_generator
         from rvc.nn.devices import resolve_device
         from rvc.pitch.methods import make_estimator
 
         say = on_progress or (lambda _m: None)
         self.cfg = cfg
-        self.device = resolve_device(cfg.device)
-        say("loading the model")
-        self.net = load_generator(model).to(self.device)
+        if isinstance(model, Synthesizer):
+            self.net, self.device = model, str(next(model.parameters()).device)
+        else:
+            self.device = resolve_device(cfg.device)
+            say("loading the model")
+            self.net = load_generator(model).to(self.device)
         c = self.net.cfg
         self.sr, self.version, self.f0 = c.sampling_rate, c.version, c.f0
         if cfg.speaker >= c.spk_embed_dim:
             raise RvcError(f"speaker {cfg.speaker} does not exist: this model has {c.spk_embed_dim}")
         say("loading the content encoder")
-        self.embedder = hubert.load_embedder(cfg.embedder or weights.ensure("hubert_base"), self.device)
+        self.embedder = embedder or hubert.load_embedder(cfg.embedder or weights.ensure("hubert_base"), self.device)
         self.index: Any = None
         self.index_vectors: np.ndarray | None = None
         if cfg.index is not None and cfg.index_rate > 0:

@@ -37,6 +37,9 @@ class ModelCard:
     epoch: int | None = None
     step: int | None = None
     dataset_seconds: float | None = None
+    scores: dict[str, float] | None = None  # this model's evaluation (rvc.evaluation), when it was evaluated
+    best_epoch: int | None = None  # the training's best-scoring epoch (its model: <name>_best.pth)
+    best_score: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -47,9 +50,21 @@ class ModelCard:
             parts.append(f"{self.epoch} epochs, {self.step} steps")
         if self.dataset_seconds:
             parts.append(f"{self.dataset_seconds / 60:.1f} min of training audio")
+        if self.scores and "score" in self.scores:
+            s = self.scores
+            detail = ", ".join(f"{label} {s[k]:{fmt}}" for k, label, fmt in SCORE_LABELS if s.get(k) is not None)
+            parts.append(f"score {s['score']:.3f} ({detail})" if detail else f"score {s['score']:.3f}")
+        if self.best_epoch is not None and self.best_score is not None:
+            parts.append(f"best evaluation: epoch {self.best_epoch} (score {self.best_score:.3f})")
         if self.info and self.epoch is None:
             parts.append(f"info: {self.info}")
         return "; ".join(parts)
+
+
+SCORE_LABELS = (
+    ("mcd_db", "MCD dB", ".2f"), ("f0_rmse_cents", "F0 RMSE cents", ".0f"), ("speaker_similarity", "speaker", ".3f"),
+    ("content_similarity", "content", ".3f"),
+)  # fmt: skip
 
 
 def card_fields(epoch: int, step: int, sample_rate: str, version: str, f0: bool, dataset_seconds: float | None) -> dict:
@@ -96,7 +111,16 @@ def read_card(path: Path) -> ModelCard:
         epoch=num("epoch", int),
         step=num("step", int),
         dataset_seconds=num("dataset_seconds", float),
+        scores=_scores(data.get("scores")),
+        best_epoch=num("best_epoch", int),
+        best_score=num("best_score", float),
     )
+
+
+def _scores(v: Any) -> dict[str, float] | None:
+    if not isinstance(v, dict):
+        return None
+    return {str(k): float(x) for k, x in v.items() if isinstance(x, (int, float)) and not isinstance(x, bool)} or None
 
 
 def export_package(model: Path, index: Path | None, out: Path | None = None) -> Path:

@@ -24,6 +24,7 @@ class ExportResult:
     model: Path  # the small model
     index: Path | None  # the index packed into the zip (None: no zip, or no index yet)
     package: Path | None  # the zip (None: not asked for)
+    best_package: Path | None = None  # the zip of <name>_best.pth, the best-scoring model, when training kept one
 
     def to_dict(self) -> dict[str, Any]:
         return {k: str(v) if v is not None else None for k, v in self.__dict__.items()}
@@ -57,7 +58,9 @@ def package_model(
     experiment: Experiment, model: Path, index: Path | None = None, out: Path | None = None
 ) -> ExportResult:
     """Zips an exported small model with ``index`` (default: the experiment's own, if it has one yet) into
-    ``out`` (default: beside the model, ``<model stem>.zip``).
+    ``out`` (default: beside the model, ``<model stem>.zip``); when the training kept a best-scoring model beside
+    it (``<model stem>_best.pth``), that one too, with the same index, as ``<model stem>_best.zip`` (one model
+    per zip: what RVC WebUI and Applio import).
 
     Raises:
         ModelFileError: ``model`` is not a small model.
@@ -67,4 +70,7 @@ def package_model(
     index = index or find_index(experiment)
     if index is None:
         logger.info("%s has no index yet: the zip holds the model only", experiment.name)
-    return ExportResult(Path(model), index, export_package(Path(model), index, out))
+    zipped = export_package(Path(model), index, out)
+    best = Path(model).with_name(f"{Path(model).stem}_best.pth")
+    best_zipped = export_package(best, index, zipped.with_name(best.stem + ".zip")) if best.is_file() else None
+    return ExportResult(Path(model), index, zipped, best_zipped)

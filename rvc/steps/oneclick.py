@@ -339,4 +339,5 @@ class _Context:
         index = Path(self.state.get("index")["index"])
         r = export_model(self.experiment, self.weights_dir, ckpt, zip=True, index=index)
         assert r.package is not None  # zip=True
-        return {"model": str(r.model), "index": str(index), "package": str(r.package), "detail": r.package.name}
+        detail = r.package.name + (f", {r.best_package.name} (the best-scoring model)" if r.best_package else "")
+        return {"model": str(r.model), "index": str(index), "package": str(r.package), "detail": detail}

@@ -92,10 +92,13 @@ def summary_for(kind: str) -> Callable[[Any], str]:
         if kind in ("preprocess", "extract"):
             return result.summary()
         if kind == "train":
-            return (
+            text = (
                 f"epoch {result.epoch}, step {result.step} (started from {result.started_from}); "
                 f"small model: {result.small_model}"
             )
+            if result.best is not None:
+                text += f"; best: epoch {result.best_epoch}, {result.best.name}"
+            return text + (f"; {result.stop_reason}" if result.stop_reason else "")
         if kind == "index":
             return f"{result.path.name}: {result.vectors} vectors from {result.rows} feature rows, IVF{result.n_lists}"
         return "; ".join(f"{o.stage} {o.status}" for o in result.stages) + f"; package: {result.package}"

@@ -47,6 +47,17 @@ class TrainConfig:
     discriminator_scale: float = option(
         1.0, "narrower discriminator for quick trials (<1; not the reference's D)", minimum=0.0, maximum=1.0
     )
+    # the checkpoints judged by ear-like metrics (rvc.evaluation) on pieces kept out of training
+    holdout: float = option(
+        0.05, "share of pieces kept out of training to judge checkpoints (0: off; default {default})",
+        minimum=0.0, maximum=0.5, step=0.01,
+    )  # fmt: skip
+    eval_every: int = option(0, "evaluate every N epochs (0: at each save)", minimum=0, maximum=100, step=1)
+    patience: int = option(
+        0, "stop after K evaluations without a better score (0: never stop early)", minimum=0, maximum=100, step=1
+    )
+    probes: tuple[Path, ...] = option((), "a recording of another voice to judge checkpoints on (repeatable)")
+    no_eval: bool = option(False, "do not evaluate checkpoints (no best model, no early stopping)")
 
 
 @dataclass
@@ -71,3 +82,6 @@ class TrainResult:
     stopped: bool
     started_from: str
     warnings: list[str]
+    best: Path | None = None  # weights/<name>_best.pth: the small model of the best-scoring evaluation
+    best_epoch: int | None = None
+    stop_reason: str = ""  # why it ended before the last epoch (early stopping), for the page and the CLI

@@ -34,6 +34,8 @@ from rvc.core.experiment import Experiment
 from rvc.core.locking import experiment_lock
 from rvc.core.progress import Progress, ProgressFn
 from rvc.core.workers import mp_context
+from rvc.evaluation.judge import Recording
+from rvc.evaluation.sources import load_probes
 from rvc.models.checkpoint import (
     FORMAT,
     LATEST_STEP,
@@ -45,8 +47,11 @@ from rvc.models.checkpoint import (
 )
 from rvc.models.synthesizer import Synthesizer, SynthesizerConfig, check_state
 from rvc.nn.devices import resolve_device
+from rvc.steps.train.card import model_card
 from rvc.steps.train.config import TrainConfig, TrainResult, TrainStatus
-from rvc.steps.train.data import BucketSampler, Item, TrainSet, build_filelist, collate
+from rvc.steps.train.data import BucketSampler, Item, TrainSet, build_filelist, collate, ready_stems
+from rvc.steps.train.evaluate import TrainingEvaluator, best_path, make_evaluator
+from rvc.steps.train.holdout import Split, ensure_split
 from rvc.steps.train.metrics import MetricsWriter, gpu_memory
 from rvc.steps.train.step import State, guarded_step, new_state, unwrap
 
@@ -200,25 +205,14 @@ def _export(
     stem: str,
     epoch: int,
     step: int,
+    extra: dict[str, Any] | None = None,
 ) -> Path:
     out_dir = Path(config.weights_dir or "weights")
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{stem}.pth"
-    save_atomic(small_model(state, cfg, experiment.config.sample_rate, **model_card(experiment, epoch, step)), path)
+    card = {**model_card(experiment, epoch, step), **(extra or {})}
+    save_atomic(small_model(state, cfg, experiment.config.sample_rate, **card), path)
     return path.resolve()
-
-
-def model_card(experiment: Experiment, epoch: int, step: int) -> dict[str, Any]:
-    """The ``info`` text and card keys of a small model exported from this experiment."""
-    from rvc.models.package import card_fields
-    from rvc.steps.preprocess import load_report
-
-    try:
-        seconds = load_report(experiment.paths).totals["kept_seconds"]
-    except RvcError:
-        seconds = None
-    c = experiment.config
-    return card_fields(epoch, step, c.sample_rate, c.version, c.use_f0, seconds)
 
 
 def export(experiment: Experiment, checkpoint: Path | None = None, out: Path | None = None) -> Path:
@@ -266,14 +260,18 @@ def train(
     rank = dist[0] if dist else 0
     if config.batch_size < 1 or config.epochs < 1 or config.save_every < 1:
         raise RvcError("batch size, epochs and save-every must be at least 1")
-    items = build_filelist(experiment, write=rank == 0)
+    probes = load_probes(config.probes) if not config.no_eval else []  # a bad probe: refused before anything
+    stems = ready_stems(experiment)
+    split = ensure_split(experiment, stems, config.holdout, write=rank == 0)
+    logger.info("%s", split.describe())
+    items = build_filelist(experiment, write=rank == 0, exclude=split.excluded)
     device = torch.device(resolve_device(config.device))
     if dist and device.type == "cuda":
         device = torch.device("cuda", dist[2])
     # one training per experiment: the single process, or rank 0 of a distributed job, holds the lock
     lock = experiment_lock(experiment.paths.lock, "training") if rank == 0 else contextlib.nullcontext()
     with lock:
-        return _train_locked(experiment, config, items, device, dist, on_progress, stop)
+        return _train_locked(experiment, config, items, device, dist, on_progress, stop, (split, stems, probes))
 
 
 def _distributed() -> tuple[int, int, int] | None:
@@ -298,6 +296,7 @@ class _Run:
     stop: threading.Event | None
     started_from: str = ""
     warnings: list[str] = field(default_factory=list)
+    evaluator: TrainingEvaluator | None = None
 
 
 def _train_locked(
@@ -308,6 +307,7 @@ def _train_locked(
     dist: tuple[int, int, int] | None,
     on_progress: ProgressFn | None,
     stop: threading.Event | None,
+    held_out: tuple[Split, list[str], list[Recording]],
 ) -> TrainResult:
     c = experiment.config
     hps = _hparams(experiment)
@@ -339,6 +339,8 @@ def _train_locked(
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)  # the peak of this training, not of earlier work in the process
     run = _Run(s, experiment, config, cfg, loader, sampler, rank, on_progress, stop, started_from, warnings)
+    if rank == 0:
+        run.evaluator = make_evaluator(experiment, config, *held_out, device, warnings)
     try:
         return _loop(run, start_epoch, step)
     finally:
@@ -381,7 +383,7 @@ class _Stop(Exception):
 def _loop(run: _Run, start_epoch: int, step: int) -> TrainResult:
     s, config, experiment = run.s, run.config, run.experiment
     metrics = MetricsWriter(experiment.paths.root) if run.rank == 0 else None
-    epoch, saved, small, stopped, first_step = start_epoch - 1, None, None, False, step
+    epoch, saved, small, stopped, first_step, stop_reason = start_epoch - 1, None, None, False, step, ""
     cached: list[tuple[torch.Tensor, ...]] | None = [] if config.cache_on_gpu and s.device.type == "cuda" else None
     try:
         for epoch in range(start_epoch, config.epochs + 1):
@@ -409,10 +411,16 @@ def _loop(run: _Run, start_epoch: int, step: int) -> TrainResult:
                     raise _Stop
             s.sched_g.step()
             s.sched_d.step()
-            if run.rank == 0 and (epoch % config.save_every == 0 or epoch == config.epochs):
+            save_now = run.rank == 0 and (epoch % config.save_every == 0 or epoch == config.epochs)
+            if save_now:
                 saved, small = _save(s, experiment, config, epoch, step, run.cfg)
                 if metrics:
                     metrics.images(step, s, run.loader)
+            stop_reason = _evaluate(run, metrics, epoch, step, save_now)
+            if stop_reason:
+                if not save_now:  # the stopping epoch is kept, so a resume (or a longer run) goes on from it
+                    saved, small = _save(s, experiment, config, epoch, step, run.cfg)
+                break
     except (_Stop, KeyboardInterrupt) as e:
         if run.rank == 0 and step > 0:  # mid-epoch: saved as the last whole epoch, so a resume redoes this one
             saved, small = _save(s, experiment, config, epoch - 1, step, run.cfg)
@@ -423,8 +431,38 @@ def _loop(run: _Run, start_epoch: int, step: int) -> TrainResult:
             metrics.close()
     final = None
     if run.rank == 0 and saved is not None and not stopped:  # finished (or reached max_steps): the final small model
-        final = _export(unwrap(s.net_g).state_dict(), run.cfg, experiment, config, experiment.name, epoch, step)
-    return TrainResult(epoch, step, saved, final or small, stopped, run.started_from, run.warnings)
+        extra = run.evaluator.card(epoch) if run.evaluator else None
+        final = _export(unwrap(s.net_g).state_dict(), run.cfg, experiment, config, experiment.name, epoch, step, extra)
+    result = TrainResult(epoch, step, saved, final or small, stopped, run.started_from, run.warnings)
+    if run.evaluator is not None and run.evaluator.best.score is not None:
+        result.best, result.best_epoch = best_path(experiment, config).resolve(), run.evaluator.best.epoch
+    result.stop_reason = stop_reason
+    return result
+
+
+def _evaluate(run: _Run, metrics: MetricsWriter | None, epoch: int, step: int, saved: bool) -> str:
+    """Evaluates the generator when it is due; returns why training stops early ("" to go on)."""
+    ev, reason = run.evaluator, ""
+    if ev is not None and ev.due(epoch, saved):
+        net = unwrap(run.s.net_g)
+        assert isinstance(net, Synthesizer)
+        try:
+            evaluation = ev.evaluate(net, epoch, step)
+        except Exception as e:  # an evaluation never costs the training: noted, and training goes on
+            logger.exception("evaluation at epoch %d failed", epoch)
+            run.warnings.append(f"the evaluation at epoch {epoch} failed ({type(e).__name__}: {e}); training went on")
+            return ""
+        ev.record(evaluation, net, run.cfg, epoch, step, metrics)
+        reason = ev.should_stop()
+        if reason:
+            run.warnings.append(reason)
+            logger.warning("%s", reason)
+    if run.config.patience > 0 and torch.distributed.is_available() and torch.distributed.is_initialized():
+        flag = torch.tensor([1.0 if reason else 0.0], device=run.s.device)  # rank 0 decides; every rank stops
+        torch.distributed.broadcast(flag, 0)
+        if flag.item() and not reason:
+            reason = "stopped early (rank 0's evaluation)"
+    return reason
 
 
 def _report(run: _Run, status: TrainStatus) -> None:

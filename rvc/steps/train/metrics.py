@@ -62,6 +62,25 @@ class MetricsWriter:
                 self.tb.add_scalar(f"loss/{k}" if k.startswith("loss") else k, v, step)
             self.tb.add_scalar("learning_rate", lr, step)
 
+    def evaluation(
+        self,
+        step: int,
+        epoch: int,
+        metrics: dict[str, float | None],
+        best: bool,
+        seconds: float,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        """One evaluation's row (``"kind": "eval"``) and its scalars (``eval/<metric>``)."""
+        row = {"kind": "eval", "step": step, "epoch": epoch, **metrics, "best": best}
+        row |= {"eval_seconds": round(seconds, 3), "time": round(time.time(), 3), **(extra or {})}
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+        if self.tb is not None:
+            for k, v in metrics.items():
+                if v is not None:
+                    self.tb.add_scalar(f"eval/{k}", v, step)
+
     def images(self, step: int, s: State, loader: Iterable[tuple[torch.Tensor, ...]]) -> None:
         """Mel spectrograms of one real slice and the generator's version of it."""
         if self.tb is None:
@@ -86,15 +105,18 @@ class MetricsWriter:
             self.tb.close()
 
 
-def read_metrics(folder: Path) -> list[dict[str, Any]]:
-    """The rows of ``metrics.jsonl`` in ``folder`` (none if there is no such file)."""
+def read_metrics(folder: Path, kind: str = "train") -> list[dict[str, Any]]:
+    """The rows of ``metrics.jsonl`` in ``folder`` of one kind: ``"train"`` (a logged step) or ``"eval"`` (an
+    evaluation); none if there is no such file."""
     path = folder / "metrics.jsonl"
     if not path.is_file():
         return []
     rows = []
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
-            rows.append(json.loads(line))
+            row = json.loads(line)
         except ValueError:
             continue  # a line cut by a kill
+        if isinstance(row, dict) and row.get("kind", "train") == kind:
+            rows.append(row)
     return rows
