@@ -6,6 +6,7 @@ import re
 import socket
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -332,8 +333,14 @@ def test_open_experiment_index_card_package_and_import(served, tiny_experiment):
     assert 'data-status="done"' in status and "added_IVF" in status
     (tmp / "weights").mkdir()
     model = _small_model_file(tmp / "weights" / "voice.pth", epoch=7, step=70, dataset_seconds=90.0)
-    card, zipped = client.predict(exp.name, api_name="/package_model")
+    card, zipped, best_zip = client.predict(exp.name, api_name="/package_model")
     assert "7 epochs, 70 steps" in card and "1.5 min of training audio" in card and zipped.endswith("voice.zip")
+    assert best_zip is None  # no best-scoring model kept
+    _small_model_file(tmp / "weights" / "voice_best.pth", epoch=5, step=50, dataset_seconds=90.0)
+    card, zipped, best_zip = client.predict(exp.name, api_name="/package_model")
+    assert best_zip.endswith("voice_best.zip") and "voice_best.zip" in card
+    with zipfile.ZipFile(best_zip) as z:
+        assert sorted(Path(n).suffix for n in z.namelist()) == [".index", ".pth"] and "voice_best.pth" in z.namelist()
     card, index = client.predict(str(model), api_name="/model_card")
     assert "voice: 40k, v2, with pitch guidance" in card and index["value"].endswith("_voice_v2.index")
     imported = tmp / "elsewhere"

@@ -120,6 +120,7 @@ PT: dict[str, str] = {
     "Log": "Registro",
     "Make the model zip": "Gerar o zip do modelo",
     "Model zip (model + index)": "Zip do modelo (modelo + index)",
+    "Best model zip (best score + index)": "Zip do melhor modelo (melhor nota + index)",
     "Model": "Modelo",
     "Pretrained file not found: {p}": "Arquivo pré-treinado não encontrado: {p}",
     "Pretrained file not found: (empty)": "Arquivo pré-treinado não encontrado: (vazio)",
@@ -206,6 +207,33 @@ PT: dict[str, str] = {
     "No features to index: run Step 2b (extract) first": "Não há features para indexar: rode o Passo 2b (extrair) primeiro",
     "No files were uploaded: choose audio files or a folder to upload": (
         "Nenhum arquivo foi enviado: escolha arquivos de áudio ou uma pasta para enviar"
+    ),
+    # step 3 · evaluation
+    "Held-out share (pieces kept out of training to judge checkpoints)": (
+        "Parcela reservada (trechos fora do treino para avaliar os checkpoints)"
+    ),
+    "Evaluate every N epochs (0: at each save)": "Avaliar a cada N épocas (0: a cada salvamento)",
+    "Stop after N evaluations without a better score (0: never)": (
+        "Parar após N avaliações sem nota melhor (0: nunca)"
+    ),
+    "Do not evaluate checkpoints": "Não avaliar os checkpoints",
+    "Probe recordings of other voices (optional)": "Gravações de teste de outras vozes (opcional)",
+    "Evaluation (best epoch marked)": "Avaliação (melhor época marcada)",
+    "**Best checkpoint**: epoch {e} (step {s}), score {score}": (
+        "**Melhor checkpoint**: época {e} (passo {s}), nota {score}"
+    ),
+    "Judged on training pieces (no held-out set).": "Avaliado em trechos de treino (sem conjunto reservado).",
+    "Compare checkpoints (A/B on a held-out piece)": "Comparar checkpoints (A/B num trecho reservado)",
+    "Refresh the lists": "Atualizar as listas",
+    "Held-out piece": "Trecho reservado",
+    "Checkpoint A": "Checkpoint A",
+    "Checkpoint B": "Checkpoint B",
+    "Convert the piece with A and B": "Converter o trecho com A e B",
+    "Original": "Original",
+    "A": "A",
+    "B": "B",
+    "Choose a piece and two checkpoints (Refresh the lists first)": (
+        "Escolha um trecho e dois checkpoints (atualize as listas antes)"
     ),
 }
 

@@ -48,6 +48,11 @@ class OneClickForm(Form):
     train_device: str
     precision: str
     compile: bool
+    holdout: float
+    eval_every: float
+    patience: float
+    no_eval: bool
+    probes: list[str] | None
 
     def part(self, form: type[P], **renamed: str) -> P:
         """One step's form out of this one (``renamed``: the step's field -> the field here)."""

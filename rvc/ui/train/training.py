@@ -19,6 +19,17 @@ from rvc.ui.common import L, checkbox, fail, job_html, radio, slider, title
 from rvc.ui.context import UiContext
 from rvc.ui.forms import Events, Form, NameForm, form_fields
 from rvc.ui.i18n import tr
+from rvc.ui.train.evaluation import (
+    ABWidgets,
+    EvalSettings,
+    ab_layout,
+    best_text,
+    curves,
+    eval_plot,
+    keep_probes,
+    settings_layout,
+)
+from rvc.ui.train.evaluation import wire as wire_ab
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,10 +53,16 @@ class TrainForm(Form):
     device: str
     precision: str
     compile: bool
+    holdout: float
+    eval_every: float
+    patience: float
+    no_eval: bool
+    probes: list[str] | None
 
 
-# the form's fields that are TrainConfig's as they are (the pretrained files are checked as server paths first)
-SETTINGS = tuple(f for f in form_fields(TrainForm) if f != "name" and not f.startswith("pretrained_"))
+# the form's fields that are TrainConfig's as they are (the pretrained files are checked as server paths first,
+# the probes are copied into the experiment)
+SETTINGS = tuple(f for f in form_fields(TrainForm) if f not in ("name", "probes") and not f.startswith("pretrained_"))
 
 
 def option(name: str) -> OptionSpec:
@@ -65,6 +82,7 @@ class TrainWidgets:
     compile: gr.Checkbox
     pretrained_g: gr.Textbox
     pretrained_d: gr.Textbox
+    evaluation: EvalSettings
     start: gr.Button
     stop: gr.Button
     index: gr.Button
@@ -72,10 +90,14 @@ class TrainWidgets:
     job_status: gr.HTML
     status: gr.Markdown
     plot: gr.LinePlot
+    eval_plot: gr.LinePlot
+    best: gr.Markdown
+    ab: ABWidgets
     log: gr.Textbox
     card: gr.Markdown
     zip: gr.Button
     package: gr.File
+    best_package: gr.File
     timer: gr.Timer
 
     def choices(self, device: str = "device") -> dict[str, Component]:
@@ -84,7 +106,7 @@ class TrainWidgets:
             "batch_size": self.batch_size, "epochs": self.epochs, "save_every": self.save_every,
             "latest_only": self.latest_only, "cache_on_gpu": self.cache_on_gpu, "save_small": self.save_small,
             "pretrained_g": self.pretrained_g, "pretrained_d": self.pretrained_d, device: self.device,
-            "precision": self.precision, "compile": self.compile,
+            "precision": self.precision, "compile": self.compile, **self.evaluation.choices(),
         }  # fmt: skip
 
 
@@ -110,6 +132,7 @@ def train_params(ctx: UiContext, exp: Experiment, form: TrainForm) -> dict[str, 
     except RvcError as e:
         raise fail(e, lang) from e
     params: dict[str, Any] = {"name": exp.name, **{k: getattr(config, k) for k in SETTINGS}}
+    params["probes"] = keep_probes(exp, form.probes)
     default_g, default_d = pretrained_defaults(exp.config.sample_rate, exp.config.use_f0, exp.config.version)
     custom = [(p or "").strip() for p in (form.pretrained_g, form.pretrained_d)]
     if custom != [default_g, default_d] and any(custom):  # both empty: the defaults
@@ -137,8 +160,8 @@ def run_index(ctx: UiContext, form: NameForm) -> Iterator[str]:
     yield from ctx.follow(job, form.lang)
 
 
-def training_status(ctx: UiContext, form: NameForm) -> tuple[str, str, str, pd.DataFrame, str]:
-    """What the page shows of the experiment's newest job, its losses and its model card."""
+def training_status(ctx: UiContext, form: NameForm) -> tuple[str, str, str, pd.DataFrame, str, pd.DataFrame, str]:
+    """What the page shows of the experiment's newest job, its losses, its evaluations and its model card."""
     import pandas as pd
 
     from rvc.core.experiment import open_experiment
@@ -147,14 +170,16 @@ def training_status(ctx: UiContext, form: NameForm) -> tuple[str, str, str, pd.D
     name, lang = (form.name or "").strip(), form.lang
     job = ctx.jobs.get(name) if name else None
     rows: list[dict[str, Any]] = []
+    evals: list[dict[str, Any]] = []
     card = ""
+    exp = None
     if name:
         try:
             exp = open_experiment(name, ctx.logs_dir)
-            rows = read_metrics(exp.paths.root)
+            rows, evals = read_metrics(exp.paths.root), read_metrics(exp.paths.root, kind="eval")
             card = model_card(ctx, exp.name, lang)[0]
         except RvcError:
-            rows = []
+            rows, evals, exp = [], [], None
     long = [
         {"step": r["step"], "value": r[k] * (1e4 if k == "lr" else 1), "series": "lr ×1e4" if k == "lr" else k}
         for r in rows[-2000:]
@@ -163,7 +188,8 @@ def training_status(ctx: UiContext, form: NameForm) -> tuple[str, str, str, pd.D
     ]
     plot = pd.DataFrame(long or {"step": [], "value": [], "series": []})
     log = "\n".join(job.log) if job else ""
-    return job_html(job, lang), training_text(job, rows, lang), log, plot, card
+    status = job_html(job, lang), training_text(job, rows, lang), log, plot, card
+    return (*status, curves(evals), best_text(exp, evals, lang))
 
 
 def training_text(job: Job | None, rows: list[dict[str, Any]], lang: str = "en") -> str:
@@ -192,8 +218,8 @@ def training_text(job: Job | None, rows: list[dict[str, Any]], lang: str = "en")
     )
 
 
-def model_card(ctx: UiContext, name: str, lang: str) -> tuple[str, str | None]:
-    """The trained model's card, and its zip when there is one."""
+def model_card(ctx: UiContext, name: str, lang: str) -> tuple[str, str | None, str | None]:
+    """The trained model's card, its zip and the best-scoring model's zip, when there are."""
     from rvc.core.experiment import validate_name
     from rvc.models.package import read_card
 
@@ -202,22 +228,23 @@ def model_card(ctx: UiContext, name: str, lang: str) -> tuple[str, str | None]:
         model = ctx.weights_dir / f"{name}.pth"
         card = read_card(model) if model.is_file() else None
     except RvcError:
-        return "", None
+        return "", None, None
     if card is None:
-        return "", None
-    package = model.with_suffix(".zip")
+        return "", None, None
+    zips = [z if z.is_file() else None for z in (model.with_suffix(".zip"), model.with_name(f"{name}_best.zip"))]
     text = f"**{tr('Model', lang)}** `{model.name}`: {card.summary()}"
-    if package.is_file():  # the text changes when the zip appears, which sends it (see card.change)
-        text += f" · `{package.name}`"
-    return text, str(package) if package.is_file() else None
+    # the text changes when a zip appears, which sends them (see card.change)
+    text += "".join(f" · `{z.name}`" for z in zips if z is not None)
+    package, best = (str(z) if z is not None else None for z in zips)
+    return text, package, best
 
 
-def card_package(ctx: UiContext, form: NameForm) -> str | None:
-    return model_card(ctx, (form.name or "").strip(), form.lang)[1]
+def card_package(ctx: UiContext, form: NameForm) -> tuple[str | None, str | None]:
+    return model_card(ctx, (form.name or "").strip(), form.lang)[1:]
 
 
-def package_model(ctx: UiContext, form: NameForm) -> tuple[str, str]:
-    """Zips the trained model with the experiment's index."""
+def package_model(ctx: UiContext, form: NameForm) -> tuple[str, str | None, str | None]:
+    """Zips the trained model with the experiment's index (and the best-scoring model, when training kept one)."""
     from rvc.steps.export import package_model as package
 
     exp = ctx.experiment(form.name, form.lang)
@@ -225,10 +252,10 @@ def package_model(ctx: UiContext, form: NameForm) -> tuple[str, str]:
     if not model.is_file():
         raise fail("No model yet: train it first (Step 3)", form.lang)
     try:
-        zipped = package(exp, model).package
+        package(exp, model)
     except RvcError as e:
         raise fail(e, form.lang) from e
-    return model_card(ctx, exp.name, form.lang)[0], str(zipped)
+    return model_card(ctx, exp.name, form.lang)
 
 
 def layout(ctx: UiContext) -> TrainWidgets:
@@ -260,6 +287,7 @@ def layout(ctx: UiContext) -> TrainWidgets:
     with gr.Row():
         pre_g = gr.Textbox(g0, label=L("Pretrained generator"), elem_id="tr-pre-g", interactive=allow)
         pre_d = gr.Textbox(d0, label=L("Pretrained discriminator"), elem_id="tr-pre-d", interactive=allow)
+    evaluation = settings_layout()
     with gr.Row():
         start = gr.Button(L("Train model"), variant="primary", elem_id="tr-start")
         stop = gr.Button(L("Stop"), variant="stop", elem_id="tr-stop")
@@ -278,13 +306,21 @@ def layout(ctx: UiContext) -> TrainWidgets:
         plot = gr.LinePlot(x="step", y="value", color="series", title=title("Losses"), elem_id="tr-plot")
         log = gr.Textbox(label=L("Log"), lines=12, max_lines=12, autoscroll=True, interactive=False, elem_id="tr-log")
     with gr.Row():
+        eval_chart = eval_plot()
+        best = gr.Markdown(elem_id="tr-best")
+    ab = ab_layout()
+    with gr.Row():
         card = gr.Markdown(elem_id="tr-card")
         zip_btn = gr.Button(L("Make the model zip"), scale=0, elem_id="tr-zip")
         package = gr.File(label=L("Model zip (model + index)"), elem_id="tr-package", interactive=False)
+        best_package = gr.File(
+            label=L("Best model zip (best score + index)"), elem_id="tr-best-package", interactive=False
+        )
     timer = gr.Timer(2.0, active=True)
     return TrainWidgets(
         batch, epochs, save_every, latest_only, cache_gpu, save_small, tr_device, tr_precision, compile_, pre_g, pre_d,
-        start, stop, index, one_click, job_status, status, plot, log, card, zip_btn, package, timer,
+        evaluation, start, stop, index, one_click, job_status, status, plot, eval_chart, best, ab, log, card, zip_btn,
+        package, best_package, timer,
     )  # fmt: skip
 
 
@@ -299,9 +335,12 @@ def wire(ev: Events, w: TrainWidgets, step1: ExperimentWidgets) -> None:
     ev.on(w.stop.click, stop_training, NameForm, {"name": name}, [w.status], api_name="stop_training", queue=False)
     ev.on(w.index.click, run_index, NameForm, {"name": name}, [w.job_status], api_name="train_index",
           concurrency_limit=None)  # fmt: skip
-    ev.on(w.timer.tick, training_status, NameForm, {"name": name}, [w.job_status, w.status, w.log, w.plot, w.card],
-          api_name="training_status", show_progress="hidden", queue=False)  # fmt: skip
+    outputs = [w.job_status, w.status, w.log, w.plot, w.card, w.eval_plot, w.best]
+    ev.on(w.timer.tick, training_status, NameForm, {"name": name}, outputs, api_name="training_status",
+          show_progress="hidden", queue=False)  # fmt: skip
+    wire_ab(ev, w.ab, name)
     # the zip is copied for download each time it is sent: only when the card (epochs, steps) changes
-    ev.on(w.card.change, card_package, NameForm, {"name": name}, [w.package], show_progress="hidden", queue=False,
+    zips = [w.package, w.best_package]
+    ev.on(w.card.change, card_package, NameForm, {"name": name}, zips, show_progress="hidden", queue=False,
           api_visibility="private")  # fmt: skip
-    ev.on(w.zip.click, package_model, NameForm, {"name": name}, [w.card, w.package], api_name="package_model")
+    ev.on(w.zip.click, package_model, NameForm, {"name": name}, [w.card, *zips], api_name="package_model")
