@@ -3,7 +3,7 @@
 
 Builds the deterministic 10-minute dataset with ../shared/bench/make_dataset.py (cached in bench/out/), then runs
 `python -m rvc preprocess` as one process from start to end (imports, workers, writing included), several
-times, sampling the summed RSS of the process and all its children every 5 ms.
+times, sampling the summed RSS of the process and all its children every 50 ms.
 
     .venv/bin/python bench/preprocess.py [--runs 3] [--workers N] [--segment 3.0] [--minutes 10]
 

@@ -101,6 +101,10 @@ def mcd_db(reference: np.ndarray, test: np.ndarray) -> float:
 def _estimator(method: str) -> Callable[[np.ndarray], np.ndarray]:
     from rvc.pitch.methods import make_estimator
 
+    if method == "rmvpe":  # the one method whose weights are given to it (the neural ones fetch their own)
+        from rvc.hub import weights
+
+        return make_estimator(method, weights.ensure("rmvpe"))
     return make_estimator(method)
 
 
