@@ -76,6 +76,7 @@ def main() -> None:
             args.precision,
             "--save-every",
             "1000",
+            "--no-eval",
             "--log-every",
             "1",
             "--logs-dir",
@@ -83,7 +84,7 @@ def main() -> None:
         ]
         wall, peak, _ = timed(cmd)
         rows = [json.loads(line) for line in (logs / "bench" / "metrics.jsonl").read_text().splitlines()]
-        per_step = [r["sec_per_step"] for r in rows]
+        per_step = [r["sec_per_step"] for r in rows if "sec_per_step" in r]
         steady = statistics.median(per_step[2:]) if len(per_step) > 3 else statistics.median(per_step)
         print(f"machine: {machine()}")
         print(f"date: {today()}")

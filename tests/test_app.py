@@ -69,6 +69,8 @@ def test_endpoints_exist(served):
         "/resume_job",
         "/stop_job",
         "/model_card",
+        "/ab_lists",
+        "/ab_compare",
         "/import_model",
         "/convert",
         "/convert_batch",
@@ -86,11 +88,14 @@ def test_every_endpoint_parameter_has_a_name(served):
     assert not {e: names for e, names in unnamed.items() if names}
     train = [p["parameter_name"] for p in api["/train"]["parameters"]]
     assert train == ["name", "batch_size", "epochs", "save_every", "latest_only", "cache_on_gpu", "save_small",
-                     "pretrained_g", "pretrained_d", "device", "precision", "compile", "lang"]  # fmt: skip
+                     "pretrained_g", "pretrained_d", "device", "precision", "compile", "holdout", "eval_every",
+                     "patience", "no_eval", "probes", "lang"]  # fmt: skip
+    optional = {p["parameter_name"] for p in api["/train"]["parameters"] if p["parameter_has_default"]}
+    assert {"holdout", "eval_every", "patience", "no_eval", "probes", "lang"} <= optional  # older calls still work
     one_click = [p["parameter_name"] for p in api["/one_click"]["parameters"]]
     assert one_click[:13] == ["name", "sample_rate", "use_f0", "version", "source", "folder", "files", "folder_files",
                               "segment", "workers", "method", "device", "embedder"]  # fmt: skip
-    assert one_click[13:] == [*train[1:9], "train_device", "precision", "compile", "lang"]
+    assert one_click[13:] == [*train[1:9], "train_device", *train[10:]]
 
 
 def test_missing_weights_offline_show_the_download_hint(served, monkeypatch):
@@ -235,7 +240,7 @@ def test_step3_training_runs_in_the_background(served, tiny_experiment):
         client.predict(*args, pg, pd_, "cpu", "fp32", False, api_name="/train")
     deadline = time.time() + 240
     while time.time() < deadline:
-        _, status, log, plot, card = client.predict(exp.name, api_name="/training_status")
+        _, status, log, plot, card, _, _ = client.predict(exp.name, api_name="/training_status")
         if "Training **" in status:
             break
         time.sleep(1)
@@ -244,6 +249,20 @@ def test_step3_training_runs_in_the_background(served, tiny_experiment):
     assert (tmp / "weights" / "voice.pth").is_file() or any(exp.paths.root.glob("G_*.pth"))
     assert "No job is running" in client.predict(exp.name, api_name="/stop_training")
     assert "voice.pth" in card and "1 epochs" in card
+    # A/B: a piece through the checkpoint and the small model
+    piece, model_a, model_b = client.predict(exp.name, api_name="/ab_lists")
+    names = [c[0] if isinstance(c, (list, tuple)) else c for c in model_a["choices"]]
+    assert (
+        piece["value"]
+        and any(Path(n).name.startswith("G_") for n in names)
+        and any(n.endswith("voice.pth") for n in names)
+    )
+    g = next(n for n in names if Path(n).name.startswith("G_"))
+    small = next(n for n in names if n.endswith("voice.pth"))
+    original, a, b, table = client.predict(exp.name, piece["value"], g, small, api_name="/ab_compare")
+    assert all(Path(x).is_file() for x in (original, a, b)) and table.count("| A |") == 1 and "MCD" in table
+    with pytest.raises(Exception, match="Choose a piece and two checkpoints"):
+        client.predict(exp.name, None, g, small, api_name="/ab_compare")
 
 
 def test_infer_tab_converts(served, tiny_experiment, embedder_dir):

@@ -51,6 +51,20 @@ def make_form(form: type[F], names: Sequence[str], values: Sequence[Any]) -> F:
     return form(**dict(zip(names, own, strict=True)), lang=lang or "en")
 
 
+def api_defaults(form: type[Form], names: Sequence[str]) -> dict[str, Any]:
+    """The defaults of the last fields in ``names`` that declare one in ``form`` (a run at the end: a parameter
+    with a default cannot precede one without). Gradio makes a parameter optional for ``gradio_client`` callers
+    when its component has a value or its default is None: a field added later (``probes``, a File with no value)
+    so keeps older calls working."""
+    declared = {f.name: f.default for f in dataclasses.fields(form) if f.default is not dataclasses.MISSING}
+    out: dict[str, Any] = {}
+    for n in reversed(names):
+        if n not in declared:
+            break
+        out[n] = declared[n]
+    return out
+
+
 def bind(
     ctx: UiContext, handler: Callable[..., Any], form: type[F], names: Sequence[str], *, progress: bool = False
 ) -> Callable[..., Any]:
@@ -80,7 +94,9 @@ def bind(
 
         event = event_fn
     kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
-    params = [inspect.Parameter(n, kind) for n in names] + [inspect.Parameter("lang", kind, default="en")]
+    defaults = api_defaults(form, names)
+    params = [inspect.Parameter(n, kind, **({"default": defaults[n]} if n in defaults else {})) for n in names]
+    params.append(inspect.Parameter("lang", kind, default="en"))
     if progress:  # Gradio fills a parameter whose default is a gr.Progress, by position
         params.append(inspect.Parameter("progress_bar", kind, default=gr.Progress()))
     event.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]

@@ -52,7 +52,7 @@ class OneClickForm(Form):
     eval_every: float
     patience: float
     no_eval: bool
-    probes: list[str] | None
+    probes: list[str] | None = None  # optional for API callers (added after the other fields)
 
     def part(self, form: type[P], **renamed: str) -> P:
         """One step's form out of this one (``renamed``: the step's field -> the field here)."""

@@ -57,7 +57,7 @@ class TrainForm(Form):
     eval_every: float
     patience: float
     no_eval: bool
-    probes: list[str] | None
+    probes: list[str] | None = None  # optional for API callers (added after the other fields)
 
 
 # the form's fields that are TrainConfig's as they are (the pretrained files are checked as server paths first,
