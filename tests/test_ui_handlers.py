@@ -58,14 +58,16 @@ def test_errors_are_shown_in_the_pages_language(tmp_path):
     with pytest.raises(gr.Error, match="does not exist"):
         start_training(ctx, TrainForm(name="ghost", batch_size=4, epochs=1, save_every=1, latest_only=False,
                                       cache_on_gpu=False, save_small=False, pretrained_g="", pretrained_d="",
-                                      device="cpu", precision="fp32", compile=False))  # fmt: skip
+                                      device="cpu", precision="fp32", compile=False, holdout=0.05, eval_every=0,
+                                      patience=0, no_eval=False))  # fmt: skip
 
 
 def test_training_settings_are_checked_as_a_train_config(tmp_path):
     ctx = context(tmp_path)
     create_experiment(ctx, ExperimentForm(name="voice", sample_rate="40k", use_f0=True, version="v2"))
     form = TrainForm(name="voice", batch_size=4, epochs=1.5, save_every=1, latest_only=False, cache_on_gpu=False,
-                     save_small=False, pretrained_g="", pretrained_d="", device="cpu", precision="fp32", compile=False)  # fmt: skip
+                     save_small=False, pretrained_g="", pretrained_d="", device="cpu", precision="fp32", compile=False,
+                     holdout=0.05, eval_every=0, patience=0, no_eval=False)  # fmt: skip
     with pytest.raises(gr.Error, match="epochs must be a whole number"):
         start_training(ctx, form)
     with pytest.raises(gr.Error, match="precision must be one of fp32, fp16, bf16"):
@@ -119,6 +121,6 @@ def test_event_functions_are_named_after_the_forms_fields(tmp_path):
     names = form_fields(OneClickForm)
     fn = bind(ctx, training_status, NameForm, ["name"])
     assert list(inspect.signature(fn).parameters) == ["name", "lang"] and fn.__name__ == "training_status"
-    assert len(names) == 24 and len(set(names)) == 24 and "lang" not in names
+    assert len(names) == 29 and len(set(names)) == 29 and "lang" not in names
     with pytest.raises(TypeError, match="components missing for"):
         bind(ctx, training_status, TrainForm, ["name"])
