@@ -13,7 +13,7 @@ import gradio as gr
 
 from rvc.core.errors import RvcError
 from rvc.core.experiment import Experiment
-from rvc.core.options import OptionSpec, spec
+from rvc.core.options import spec
 from rvc.steps.train.config import TrainConfig
 from rvc.ui.common import L, checkbox, fail, slider, title
 from rvc.ui.context import UiContext
@@ -25,10 +25,6 @@ if TYPE_CHECKING:
 
 CURVES = ("score", "speaker_similarity", "content_similarity", "vuv_error")  # 0..1, plotted as they are
 SCALED = {"mcd_db": ("MCD dB ÷10", 0.1)}  # plotted on the same 0..1 axis
-
-
-def option(name: str) -> OptionSpec:
-    return spec(TrainConfig, name)
 
 
 @dataclass(frozen=True)
@@ -48,12 +44,14 @@ class EvalSettings:
 
 def settings_layout() -> EvalSettings:
     with gr.Row():
-        holdout = slider(option("holdout"), "Held-out share (pieces kept out of training to judge checkpoints)",
+        holdout = slider(spec(TrainConfig, "holdout"), "Held-out share (pieces kept out of training to judge checkpoints)",
                          elem_id="tr-holdout")  # fmt: skip
-        every = slider(option("eval_every"), "Evaluate every N epochs (0: at each save)", elem_id="tr-eval-every")
-        patience = slider(option("patience"), "Stop after N evaluations without a better score (0: never)",
+        every = slider(
+            spec(TrainConfig, "eval_every"), "Evaluate every N epochs (0: at each save)", elem_id="tr-eval-every"
+        )
+        patience = slider(spec(TrainConfig, "patience"), "Stop after N evaluations without a better score (0: never)",
                           elem_id="tr-patience")  # fmt: skip
-        no_eval = checkbox(option("no_eval"), "Do not evaluate checkpoints", elem_id="tr-no-eval")
+        no_eval = checkbox(spec(TrainConfig, "no_eval"), "Do not evaluate checkpoints", elem_id="tr-no-eval")
     probes = gr.File(label=L("Probe recordings of other voices (optional)"), file_count="multiple",
                      file_types=["audio", "video"], elem_id="tr-probes")  # fmt: skip
     return EvalSettings(holdout, every, patience, no_eval, probes)
