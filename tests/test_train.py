@@ -291,7 +291,7 @@ def test_compiled_training_keeps_the_numbers_and_the_file_format(tmp_path, tiny_
     compiled, real, graphs = {}, T.compile_fixed_shapes, []
 
     def compile_with_aot_eager(net_g, net_d):
-        compiled.update(dec=net_g.dec, d=net_d)
+        compiled.update(dec=net_g.dec, **{f"d{i}": d for i, d in enumerate(net_d.discriminators)})
 
         def counting(gm, example_inputs):  # aot_eager, counting the graphs dynamo hands over
             graphs.append(gm)

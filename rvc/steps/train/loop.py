@@ -45,6 +45,7 @@ from rvc.models.checkpoint import (
     small_model,
     step_of,
 )
+from rvc.models.discriminator import MultiPeriodDiscriminator
 from rvc.models.synthesizer import Synthesizer, SynthesizerConfig, check_state
 from rvc.nn.devices import resolve_device
 from rvc.steps.train.card import model_card
@@ -117,7 +118,10 @@ def compile_fixed_shapes(net_g: Synthesizer, net_d: nn.Module, backend: str = "i
     they compile once per batch size; the encoders and the flow see every item length and stay eager. It pays on
     a GPU, where these many small kernels are launch-bound; the first step takes the compile time."""
     net_g.dec.compile(dynamic=False, backend=backend)
-    net_d.compile(dynamic=False, backend=backend)
+    mpd = unwrap(net_d)
+    assert isinstance(mpd, MultiPeriodDiscriminator)
+    for d in mpd.discriminators:  # each one: the step calls them through forward and through judge
+        d.compile(dynamic=False, backend=backend)
 
 
 def data_workers(asked: int | None, device: torch.device) -> int:

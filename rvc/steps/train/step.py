@@ -50,7 +50,7 @@ def new_state(hps: dict[str, Any], cfg: SynthesizerConfig, config: TrainConfig, 
     # on CUDA the fused AdamW: one kernel per step instead of several per parameter, and no host sync under the
     # grad scaler; its state_dict is the plain AdamW's, so checkpoints move freely between CPU and GPU runs
     opt: dict[str, Any] = dict(
-        lr=t["learning_rate"], betas=tuple(t["betas"]), eps=t["eps"], fused=device.type == "cuda"
+        lr=t["learning_rate"], betas=tuple(t["betas"]), eps=t["eps"], fused=device.type in ("cuda", "cpu")
     )
     optim_g, optim_d = torch.optim.AdamW(net_g.parameters(), **opt), torch.optim.AdamW(net_d.parameters(), **opt)
     return State(
@@ -94,8 +94,7 @@ def train_step(s: State, batch: tuple[torch.Tensor, ...], probe: bool = False) -
     gn_d = grad_norm(s.net_d.parameters())  # measured, not clipped (as the reference)
     if not probe:
         s.scaler.step(s.optim_d)
-    with amp:
-        r, g, fmap_r, fmap_g = s.net_d(y, y_hat)
+    fmap_r, g, fmap_g = _judge_generated(s, y, y_hat)
     y_hat_mel = wav_to_mel(y_hat.squeeze(1), d)
     loss_mel = F.l1_loss(y_mel, y_hat_mel) * t["c_mel"]
     loss_kl = kl_loss(z_p, logs_q, m_p, logs_p, z_mask) * t["c_kl"]
@@ -103,7 +102,9 @@ def train_step(s: State, batch: tuple[torch.Tensor, ...], probe: bool = False) -
     loss_adv = generator_loss(g)
     loss_g = loss_adv + loss_fm + loss_mel + loss_kl
     s.optim_g.zero_grad(set_to_none=True)
-    s.scaler.scale(loss_g).backward()
+    # gradients of the generator only: the discriminator's from this loss are never used (the reference zeroes
+    # them before its next step), so autograd leaves out their weight gradients
+    s.scaler.scale(loss_g).backward(inputs=[p for p in s.net_g.parameters() if p.requires_grad])
     s.scaler.unscale_(s.optim_g)
     gn_g = grad_norm(s.net_g.parameters())
     if probe:
@@ -121,6 +122,22 @@ def train_step(s: State, batch: tuple[torch.Tensor, ...], probe: bool = False) -
     # one device-to-host copy for all of them: on a GPU each .item() would stall the queue of kernels
     numbers = torch.stack([v.detach().float().reshape(()).to(s.device) for v in values.values()]).tolist()
     return dict(zip(values, numbers, strict=True))
+
+
+def _judge_generated(
+    s: State, y: torch.Tensor, y_hat: torch.Tensor
+) -> tuple[list[list[torch.Tensor]], list[torch.Tensor], list[list[torch.Tensor]]]:
+    """The updated discriminator on the real slices (feature-matching targets: no graph) and on the generated
+    ones: (real feature maps, fake logits, fake feature maps). The network itself, not its DDP wrapper: none of
+    its gradients are taken here, so there is nothing to all-reduce."""
+    net_d = unwrap(s.net_d)
+    assert isinstance(net_d, MultiPeriodDiscriminator)
+    amp = torch.autocast(s.device.type, dtype=s.autocast_dtype, enabled=s.autocast_dtype is not None)
+    with amp:
+        with torch.no_grad():
+            fmap_r = [fmap for _, fmap in net_d.judge(y)]
+        fake = net_d.judge(y_hat)
+    return fmap_r, [logits for logits, _ in fake], [fmap for _, fmap in fake]
 
 
 def guarded_step(s: State, batch: tuple[torch.Tensor, ...], batch_size: int) -> dict[str, float]:
