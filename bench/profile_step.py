@@ -14,25 +14,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-
-def batch(b: int, frames: int, hps: dict) -> tuple:
-    import torch
-
-    hop, n_fft = hps["data"]["hop_length"], hps["data"]["filter_length"]
-    g = torch.Generator().manual_seed(0)
-    lens = torch.full((b,), frames, dtype=torch.long)
-    return (
-        torch.randn(b, frames, 768, generator=g),
-        lens,
-        torch.randint(1, 255, (b, frames), generator=g),
-        100 + 200 * torch.rand(b, frames, generator=g),
-        torch.rand(b, n_fft // 2 + 1, frames, generator=g),
-        lens,
-        torch.randn(b, 1, frames * hop, generator=g) * 0.1,
-        lens * hop,
-        torch.zeros(b, dtype=torch.long),
-    )
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from train_step_side import step_batch  # noqa: E402
 
 
 def main() -> None:
@@ -54,7 +37,7 @@ def main() -> None:
     hps = load_model_config("40k", "v2")
     cfg = SynthesizerConfig.from_hparams(hps, "v2", True)
     s = new_state(hps, cfg, TrainConfig(precision=args.precision), torch.device("cpu"))
-    x = batch(args.batch_size, args.frames, hps)
+    x = step_batch(args.batch_size, args.frames, hps["data"]["hop_length"], hps["data"]["filter_length"])
     train_step(s, x)
     times = []
     for _ in range(args.steps):

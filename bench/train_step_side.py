@@ -27,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 SCRATCH = Path(os.environ.get("SCRATCH", "/work/scratch"))
 
 
-def _batch(b: int, frames: int, hop: int, n_fft: int) -> tuple:
+def step_batch(b: int, frames: int, hop: int, n_fft: int) -> tuple:
     import torch
 
     g = torch.Generator().manual_seed(0)
@@ -51,7 +51,7 @@ def _ours(args: argparse.Namespace):
     torch.manual_seed(0)
     hps = load_model_config("40k", "v2")
     s = new_state(hps, SynthesizerConfig.from_hparams(hps, "v2", True), TrainConfig(), torch.device("cpu"))
-    x = _batch(args.batch_size, args.frames, 400, 2048)
+    x = step_batch(args.batch_size, args.frames, 400, 2048)
     return lambda: train_step(s, x)
 
 
@@ -77,7 +77,7 @@ def _reference(args: argparse.Namespace):
     opt = dict(lr=t["learning_rate"], betas=t["betas"], eps=t["eps"])
     optim_g, optim_d = torch.optim.AdamW(net_g.parameters(), **opt), torch.optim.AdamW(net_d.parameters(), **opt)
     net_g.train(), net_d.train()
-    x = _batch(args.batch_size, args.frames, d["hop_length"], d["filter_length"])
+    x = step_batch(args.batch_size, args.frames, d["hop_length"], d["filter_length"])
 
     def step() -> None:
         phone, phone_lengths, pitch, pitchf, spec, spec_lengths, wave, _, sid = x
