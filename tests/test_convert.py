@@ -203,3 +203,27 @@ def test_a_reference_layout_small_model_from_the_fixture_converts(tmp_path, embe
     out = decode_audio(r.output, 40000).samples
     assert r.sample_rate == 40000 and abs(len(out) / 40000 - decode_audio(src, 16000).source_seconds) < 0.01
     assert np.isfinite(out).all() and np.abs(out).max() > 0
+
+
+def test_bf16_generator_stays_close_to_fp32(tmp_path, trained, embedder_dir):
+    import torch
+    from scipy.signal import resample_poly
+
+    from rvc.core.options import SettingError
+    from rvc.evaluation.metrics import mcd_db
+
+    _, model = trained
+    x = decode_audio(espeak("The same voice in either precision.", tmp_path / "in.wav"), 16000).samples
+    outs = []
+    for precision in ("fp32", "bf16"):
+        torch.manual_seed(3)
+        cfg = V.ConvertConfig(f0_method="pm", embedder=embedder_dir, device="cpu", precision=precision)
+        audio, sr, _ = V.Converter(model, cfg).convert(x)
+        outs.append(audio)
+    assert outs[0].dtype == outs[1].dtype == np.float32 and outs[0].shape == outs[1].shape
+    assert not np.array_equal(outs[0], outs[1])  # bf16 really ran
+    assert sr == 40000
+    a, b = (resample_poly(o, 2, 5).astype(np.float32) for o in outs)  # the metrics' 16 kHz
+    assert mcd_db(a, b) < 1.0  # dB: near-identical (bf16 keeps 8 bits of mantissa)
+    with pytest.raises(SettingError, match="precision"):
+        V.ConvertConfig(precision="fp16")

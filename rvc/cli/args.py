@@ -26,7 +26,7 @@ PREPROCESS_FIELDS = ("segment_seconds", "workers")
 EXTRACT_FIELDS = ("f0_method", "embedder", "rmvpe", "workers", "device")
 CONVERT_FIELDS = (
     "index", "transpose", "f0_method", "index_rate", "filter_radius", "rms_mix_rate", "protect", "resample_sr",
-    "speaker", "device", "embedder", "rmvpe",
+    "speaker", "device", "embedder", "rmvpe", "precision",
 )  # fmt: skip
 FLAGS = {"segment_seconds": "--segment"}
 

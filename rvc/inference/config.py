@@ -29,6 +29,11 @@ class ConvertConfig:
     device: str = option("auto", "auto, cpu or cuda", choices=DEVICES)
     embedder: Path | None = option(None, "HuBERT/ContentVec folder or .pt (default hubert_base)")
     rmvpe: Path | None = option(None, "rmvpe.pt to use")
+    # bf16: the generator under autocast; on CPUs with AVX-512 BF16 or AMX its decoder runs about 2.3x faster
+    # (bench/RESULTS.md: 60 s in 31.6 s instead of 71 s, MCD 0.18 dB and GE2E similarity 1.000 against fp32)
+    precision: str = option(
+        "fp32", "generator precision: fp32, or bf16 (faster on CPUs with AVX-512 BF16/AMX)", choices=("fp32", "bf16")
+    )
     x_pad: float = 1.0  # seconds of context on each side of a chunk
     x_query: float = 6.0  # search window for the quietest cut point
     x_center: float = 38.0  # chunk length
@@ -44,3 +49,5 @@ class ConvertConfig:
             raise SettingError("RMS mix rate must be between 0 and 1")
         if not -48 <= self.transpose <= 48:
             raise SettingError("transpose must be within ±48 semitones")
+        if self.precision not in ("fp32", "bf16"):
+            raise SettingError(f"precision must be fp32 or bf16, not {self.precision!r}")

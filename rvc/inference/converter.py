@@ -161,7 +161,8 @@ class Converter:
                 mask = torch.where(pitchf[0] > 0, 1.0, cfg.protect)[:, None]
                 feats = feats * mask + base * (1 - mask)
             args = (pitch.to(d), pitchf.to(d), sid)
-        with torch.inference_mode():
+        bf16 = cfg.precision == "bf16"
+        with torch.inference_mode(), torch.autocast(torch.device(d).type, dtype=torch.bfloat16, enabled=bf16):
             audio = self.net.infer(feats[None].to(d), torch.tensor([n], device=d), *args)[0]
         return audio[0, 0].float().cpu().numpy()
 
