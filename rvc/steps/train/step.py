@@ -42,12 +42,12 @@ class State:
 def new_state(hps: dict[str, Any], cfg: SynthesizerConfig, config: TrainConfig, device: torch.device) -> State:
     """Fresh networks on ``device`` with their optimizers (the reference's AdamW), schedulers and grad scaler."""
     t = hps["train"]
-    autocast = AUTOCAST[config.precision]
-    if autocast is not None and device.type == "cpu" and config.precision == "fp16":
+    amp_dtype = AUTOCAST[config.precision]
+    if amp_dtype is not None and device.type == "cpu" and config.precision == "fp16":
         raise RvcError("fp16 needs a CUDA GPU; on CPU use fp32 (or bf16)")
     net_g = Synthesizer(cfg).to(device)
     net_d = MultiPeriodDiscriminator(cfg.version, config.discriminator_scale).to(device)
-    # on CUDA the fused AdamW: one kernel per step instead of several per parameter, and no host sync under the
+    # the fused AdamW (CUDA and CPU): one kernel per step, no temporaries, no host sync under the
     # grad scaler; its state_dict is the plain AdamW's, so checkpoints move freely between CPU and GPU runs
     opt: dict[str, Any] = dict(
         lr=t["learning_rate"], betas=tuple(t["betas"]), eps=t["eps"], fused=device.type in ("cuda", "cpu")
@@ -56,7 +56,7 @@ def new_state(hps: dict[str, Any], cfg: SynthesizerConfig, config: TrainConfig, 
     return State(
         net_g, net_d, optim_g, optim_d,
         torch.optim.lr_scheduler.ExponentialLR(optim_g, t["lr_decay"]), torch.optim.lr_scheduler.ExponentialLR(optim_d, t["lr_decay"]),
-        torch.amp.GradScaler(device.type, enabled=config.precision == "fp16"), hps, cfg.f0, device, autocast,
+        torch.amp.GradScaler(device.type, enabled=config.precision == "fp16"), hps, cfg.f0, device, amp_dtype,
     )  # fmt: skip
 
 
@@ -72,13 +72,17 @@ def grad_norm(params: Any) -> torch.Tensor:
     return torch.nn.utils.get_total_norm(grads, 2.0) if grads else torch.zeros(())
 
 
+def autocast(s: State) -> torch.autocast:
+    """The step's precision: autocast to bf16/fp16 on its device, or a no-op for fp32."""
+    return torch.autocast(s.device.type, dtype=s.autocast_dtype, enabled=s.autocast_dtype is not None)
+
+
 def train_step(s: State, batch: tuple[torch.Tensor, ...], probe: bool = False) -> dict[str, float]:
     """The discriminator step then the generator step on one batch; returns the losses and grad norms.
     ``probe``: forward and backward only (no parameter or optimizer change), to measure memory."""
     d, t = s.hps["data"], s.hps["train"]
     phone, phone_len, pitch, pitchf, spec, spec_len, wav, _, sid = (x.to(s.device, non_blocking=True) for x in batch)
-    amp = torch.autocast(s.device.type, dtype=s.autocast_dtype, enabled=s.autocast_dtype is not None)
-    with amp:
+    with autocast(s):
         p, pf = (pitch, pitchf) if s.use_f0 else (None, None)
         y_hat, ids, _, z_mask, (_, z_p, m_p, logs_p, _, logs_q) = s.net_g(phone, phone_len, p, pf, spec, spec_len, sid)
         hop, seg = d["hop_length"], s.hps["train"]["segment_size"]
@@ -132,8 +136,7 @@ def _judge_generated(
     its gradients are taken here, so there is nothing to all-reduce."""
     net_d = unwrap(s.net_d)
     assert isinstance(net_d, MultiPeriodDiscriminator)
-    amp = torch.autocast(s.device.type, dtype=s.autocast_dtype, enabled=s.autocast_dtype is not None)
-    with amp:
+    with autocast(s):
         with torch.no_grad():
             fmap_r = [fmap for _, fmap in net_d.judge(y)]
         fake = net_d.judge(y_hat)
