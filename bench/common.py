@@ -45,11 +45,11 @@ def tree_rss(proc: psutil.Process) -> int:
 SAMPLE_S = 0.05  # the memory sampler's period: at 5 ms it took a fifth of a core of a 2-core machine
 
 
-def timed(cmd: list[str]) -> tuple[float, int, str]:
+def timed(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> tuple[float, int, str]:
     """Runs ``cmd``; returns (wall seconds, peak RSS of its process tree in bytes, stdout). The tree's RSS is
     sampled every 50 ms while a thread drains its output (a full pipe would stall the command)."""
     t0 = time.perf_counter()
-    proc = psutil.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+    proc = psutil.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env or ENV, cwd=cwd)
     streams: dict[str, bytes] = {}
     reader = threading.Thread(target=lambda: streams.update(zip(("out", "err"), proc.communicate(), strict=True)))
     reader.start()

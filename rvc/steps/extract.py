@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from rvc.audio.io import read_plain_wav
 from rvc.core.config import DEVICES
 from rvc.core.errors import Cancelled, RvcError
 from rvc.core.experiment import Experiment
@@ -122,9 +123,14 @@ def _clear_temporaries(folder: Path) -> None:
 
 
 def read_16k(path: Path) -> np.ndarray:
-    from scipy.io import wavfile  # here: the app imports this module, and starts without scipy
+    """A Step 2a piece at 16 kHz, mono float32 (straight from the file; scipy only for unusual WAVs)."""
+    plain = read_plain_wav(path)
+    if plain is not None:
+        x, sr, _ = plain
+    else:
+        from scipy.io import wavfile  # here: the app imports this module, and starts without scipy
 
-    sr, x = wavfile.read(path)
+        sr, x = wavfile.read(path)
     if sr != 16000:
         raise RvcError(f"{path} is at {sr} Hz, not 16 kHz: run Step 2a again")
     x = x.astype(np.float32, copy=False)
@@ -274,8 +280,8 @@ def extract(
     exp, paths = experiment.config, experiment.paths
     pre = load_report(paths)
     stems = sorted(s for f in pre.files for s in f.stems)
-    device = resolve_device(config.device)
     method = config.f0_method if exp.use_f0 else None
+    device = resolve_device(config.device) if _needs_torch(method, config.stages) else "cpu"
     if method is not None:
         status = method_status(method)
         if not status.available and method not in METHOD_WEIGHTS:  # missing weights: ensure() explains
@@ -310,6 +316,12 @@ def extract(
         report.complete = True
         write_json_atomic(paths.root / REPORT_FILE, report.to_dict())
         return report
+
+
+def _needs_torch(method: str | None, stages: tuple[str, ...]) -> bool:
+    """Whether this run uses PyTorch at all: pm, harvest and dio alone do not, and then it is not even imported
+    (it would cost 1.4 s and 250 MB in the parent and in each forked worker's counted memory)."""
+    return "features" in stages or (method is not None and method not in CPU_METHODS)
 
 
 def _weights(config: ExtractConfig, method: str | None, on_progress: ProgressFn) -> tuple[Path | None, Path | None]:
@@ -353,8 +365,6 @@ def _extract_features(
     results: dict[str, PieceResult], on_progress: ProgressFn, stop: threading.Event | None,
 ) -> None:  # fmt: skip
     """Features for the pieces that lack them (with the ``features`` stage), the frame counts of those on disk."""
-    from rvc.content import hubert
-
     exp = experiment.config
     folder = experiment.paths.features(exp.version)
     compute = "features" in config.stages
@@ -365,6 +375,8 @@ def _extract_features(
             results[s].feature_frames = int(np.load(feature, mmap_mode="r").shape[0])
     if not compute:
         return
+    from rvc.content import hubert  # here: a pitch-only run never imports torch
+
     assert embedder_path is not None  # _weights gives one whenever features are computed
     embedder = None
     if todo:

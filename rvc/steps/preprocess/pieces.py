@@ -5,13 +5,13 @@ staging folders."""
 
 from __future__ import annotations
 
-import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from rvc.audio.highpass import highpass as causal_highpass
 from rvc.audio.io import db, decode_audio, resample, write_wav_float32
 from rvc.audio.slicer import slice_regions
 from rvc.core.errors import AudioDecodeError
@@ -39,25 +39,16 @@ class FileTask:
     config: PreprocessConfig
 
 
-@functools.lru_cache(maxsize=8)
-def _highpass_sos(sample_rate: int) -> np.ndarray:
-    from scipy import signal
-
-    return signal.butter(HPF_ORDER, HPF_CUTOFF_HZ, btype="high", fs=sample_rate, output="sos")
-
-
 def highpass(x: np.ndarray, sample_rate: int) -> np.ndarray:
     """5th-order 48 Hz Butterworth high-pass, causal.
 
     Causal (``lfilter``-style), as the reference trains, not the zero-phase ``filtfilt`` the product doc names:
     every published RVC model and pretrained G/D was trained on causally filtered audio, and a zero-phase
     filter rings *before* each transient (the reason the reference reverted it); it also costs two passes.
-    Second-order sections give the same filter as the reference's (b, a) form with better numerical stability
-    at this low cutoff.
+    The same filter as the reference's ``signal.butter(5, 48, btype="high")`` + ``lfilter``, computed without
+    scipy.signal (:mod:`rvc.audio.highpass`).
     """
-    from scipy import signal
-
-    return signal.sosfilt(_highpass_sos(sample_rate), x).astype(np.float32, copy=False)
+    return causal_highpass(x, sample_rate, HPF_CUTOFF_HZ, HPF_ORDER)
 
 
 def segment_bounds(length: int, sample_rate: int, segment: float = 3.7, overlap: float = 0.3) -> list[tuple[int, int]]:
