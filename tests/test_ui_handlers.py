@@ -20,7 +20,7 @@ from rvc.ui.train.training import TrainForm, start_training, training_status  # 
 from tests.helpers import tiny_model, tone, write_wav  # noqa: E402
 
 SETTINGS = dict(transpose=0, method="pm", index_rate=0.75, radius=3, rms=0.25, protect=0.33, resample_sr=0,
-                fmt="wav", device="cpu", embedder="")  # fmt: skip
+                fmt="wav", device="cpu", embedder="", precision="fp32")  # fmt: skip
 
 
 def context(tmp_path: Path, **settings) -> UiContext:

@@ -80,6 +80,12 @@ PT: dict[str, str] = {
         "rmvpe: o melhor para a maioria das vozes; pm/dio: os mais rápidos; harvest: lento, suave; crepe/fcpe: neurais"
     ),
     "Device": "Dispositivo",
+    "bf16: about 1.7x faster on this CPU (it has AVX-512 BF16 or AMX), within 0.2 dB MCD of fp32": (
+        "bf16: cerca de 1,7x mais rápido nesta CPU (ela tem AVX-512 BF16 ou AMX), a menos de 0,2 dB MCD do fp32"
+    ),
+    "bf16 is slower than fp32 on this CPU (no AVX-512 BF16 or AMX): keep fp32": (
+        "bf16 é mais lento que fp32 nesta CPU (sem AVX-512 BF16 nem AMX): mantenha fp32"
+    ),
     "Own HuBERT/ContentVec model (folder or .pt on the server; empty: hubert_base)": (
         "Modelo HuBERT/ContentVec próprio (pasta ou .pt no servidor; vazio: hubert_base)"
     ),
@@ -197,8 +203,8 @@ PT: dict[str, str] = {
     "Only the models and indexes listed here can be used when the app is shared": (
         "Só os modelos e indexes listados aqui podem ser usados quando o app é compartilhado"
     ),
-    "{s:.1f} s at {sr} Hz in {n} part(s). Time: pitch {p} s, conversion {c} s, total {t} s.": (
-        "{s:.1f} s a {sr} Hz em {n} parte(s). Tempo: pitch {p} s, conversão {c} s, total {t} s."
+    "{s:.1f} s at {sr} Hz in {n} part(s), {prec}. Time: pitch {p} s, conversion {c} s, total {t} s.": (
+        "{s:.1f} s a {sr} Hz em {n} parte(s), {prec}. Tempo: pitch {p} s, conversão {c} s, total {t} s."
     ),
     # frequent errors of the steps
     "The dataset is not preprocessed (or the last run was interrupted): run Step 2a first": (
