@@ -227,3 +227,17 @@ def test_bf16_generator_stays_close_to_fp32(tmp_path, trained, embedder_dir):
     assert mcd_db(a, b) < 1.0  # dB: near-identical (bf16 keeps 8 bits of mantissa)
     with pytest.raises(SettingError, match="precision"):
         V.ConvertConfig(precision="fp16")
+
+
+@pytest.mark.parametrize("feature", [None, "AVX-512 BF16", "AMX"])
+def test_auto_precision_is_bf16_only_on_cpus_with_fast_bf16(monkeypatch, feature):
+    from rvc.nn import devices
+
+    monkeypatch.setattr(devices, "cpu_bf16_feature", lambda: feature)
+    precision, why = devices.pick_precision("auto", "cpu")
+    assert precision == ("bf16" if feature else "fp32") and why.startswith("auto: this CPU has")
+    assert (feature or "no AVX-512 BF16 or AMX") in why
+    assert devices.pick_precision("auto", "cuda:0")[0] == "fp32"
+    assert devices.pick_precision("fp32", "cpu") == ("fp32", "as chosen")
+    assert devices.pick_precision("bf16", "cpu") == ("bf16", "as chosen")
+    assert V.ConvertConfig().precision == "auto"

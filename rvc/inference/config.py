@@ -9,6 +9,8 @@ from rvc.core.config import DEVICES
 from rvc.core.options import SettingError, option
 from rvc.pitch.methods import F0_METHODS
 
+PRECISIONS = ("auto", "fp32", "bf16")
+
 
 @dataclass(frozen=True)
 class ConvertConfig:
@@ -32,7 +34,9 @@ class ConvertConfig:
     # bf16: the generator under autocast; on CPUs with AVX-512 BF16 or AMX its decoder runs about 2.3x faster
     # (bench/RESULTS.md: 60 s in 31.6 s instead of 71 s, MCD 0.18 dB and GE2E similarity 1.000 against fp32)
     precision: str = option(
-        "fp32", "generator precision: fp32, or bf16 (faster on CPUs with AVX-512 BF16/AMX)", choices=("fp32", "bf16")
+        "auto",
+        "generator precision: auto (bf16 on CPUs with AVX-512 BF16 or AMX, else fp32), fp32 or bf16",
+        choices=PRECISIONS,
     )
     x_pad: float = 1.0  # seconds of context on each side of a chunk
     x_query: float = 6.0  # search window for the quietest cut point
@@ -49,5 +53,5 @@ class ConvertConfig:
             raise SettingError("RMS mix rate must be between 0 and 1")
         if not -48 <= self.transpose <= 48:
             raise SettingError("transpose must be within ±48 semitones")
-        if self.precision not in ("fp32", "bf16"):
-            raise SettingError(f"precision must be fp32 or bf16, not {self.precision!r}")
+        if self.precision not in PRECISIONS:
+            raise SettingError(f"precision must be auto, fp32 or bf16, not {self.precision!r}")

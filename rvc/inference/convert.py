@@ -43,6 +43,7 @@ class ConvertResult:
     seconds: float
     chunks: int
     timings: dict[str, float]
+    precision: str = ""  # what the generator ran in, and why (the Converter's precision_note)
 
 
 @dataclass
@@ -87,10 +88,11 @@ def _convert_to(
 ) -> ConvertResult:
     if len(x) > converter.cfg.stream_above * SR16:
         sr, seconds, parts, timings = convert_long(converter, x, output, fmt, on_progress)
-        return ConvertResult(output, sr, round(seconds, 3), parts, timings)
+        return ConvertResult(output, sr, round(seconds, 3), parts, timings, converter.precision_note)
     audio, sr, info = converter.convert(x, on_progress)
     written_sr = write_audio(output, audio, sr, fmt)
-    return ConvertResult(output, written_sr, round(len(audio) / sr, 3), info["chunks"], info["timings"])
+    seconds = round(len(audio) / sr, 3)
+    return ConvertResult(output, written_sr, seconds, info["chunks"], info["timings"], converter.precision_note)
 
 
 def convert_folder(

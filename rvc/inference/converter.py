@@ -92,7 +92,7 @@ class Converter:
         from rvc.content import hubert
         from rvc.hub import weights
         from rvc.models.synthesizer import Synthesizer, load_generator
-        from rvc.nn.devices import resolve_device
+        from rvc.nn.devices import pick_precision, resolve_device
         from rvc.pitch.methods import make_estimator
 
         say = on_progress or (lambda _m: None)
@@ -105,6 +105,8 @@ class Converter:
             self.net = load_generator(model).to(self.device)
         c = self.net.cfg
         self.sr, self.version, self.f0 = c.sampling_rate, c.version, c.f0
+        self.precision, why = pick_precision(cfg.precision, self.device)
+        self.precision_note = f"{self.precision} ({why})"  # what the UI and the CLI show
         if cfg.speaker >= c.spk_embed_dim:
             raise RvcError(f"speaker {cfg.speaker} does not exist: this model has {c.spk_embed_dim}")
         say("loading the content encoder")
@@ -161,7 +163,7 @@ class Converter:
                 mask = torch.where(pitchf[0] > 0, 1.0, cfg.protect)[:, None]
                 feats = feats * mask + base * (1 - mask)
             args = (pitch.to(d), pitchf.to(d), sid)
-        bf16 = cfg.precision == "bf16"
+        bf16 = self.precision == "bf16"
         with torch.inference_mode(), torch.autocast(torch.device(d).type, dtype=torch.bfloat16, enabled=bf16):
             audio = self.net.infer(feats[None].to(d), torch.tensor([n], device=d), *args)[0]
         return audio[0, 0].float().cpu().numpy()
@@ -204,4 +206,8 @@ class Converter:
             audio, sr = resample(audio.astype(np.float32), sr, cfg.resample_sr), cfg.resample_sr
         audio = limit_peak(audio, 0.99)
         timings["total"] = round(time.monotonic() - t0, 3)
-        return audio.astype(np.float32), sr, {"chunks": len(bounds), "timings": timings}
+        return (
+            audio.astype(np.float32),
+            sr,
+            {"chunks": len(bounds), "timings": timings, "precision": self.precision_note},
+        )

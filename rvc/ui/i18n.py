@@ -80,11 +80,11 @@ PT: dict[str, str] = {
         "rmvpe: o melhor para a maioria das vozes; pm/dio: os mais rápidos; harvest: lento, suave; crepe/fcpe: neurais"
     ),
     "Device": "Dispositivo",
-    "bf16: about 1.7x faster on this CPU (it has AVX-512 BF16 or AMX), within 0.2 dB MCD of fp32": (
-        "bf16: cerca de 1,7x mais rápido nesta CPU (ela tem AVX-512 BF16 ou AMX), a menos de 0,2 dB MCD do fp32"
+    "auto picks bf16 here: about 1.7x faster on this CPU (AVX-512 BF16 or AMX), within 0.2 dB MCD of fp32": (
+        "auto escolhe bf16 aqui: cerca de 1,7x mais rápido nesta CPU (AVX-512 BF16 ou AMX), a menos de 0,2 dB MCD do fp32"
     ),
-    "bf16 is slower than fp32 on this CPU (no AVX-512 BF16 or AMX): keep fp32": (
-        "bf16 é mais lento que fp32 nesta CPU (sem AVX-512 BF16 nem AMX): mantenha fp32"
+    "auto picks fp32 here: bf16 is slower than fp32 on this CPU (no AVX-512 BF16 or AMX)": (
+        "auto escolhe fp32 aqui: bf16 é mais lento que fp32 nesta CPU (sem AVX-512 BF16 nem AMX)"
     ),
     "Own HuBERT/ContentVec model (folder or .pt on the server; empty: hubert_base)": (
         "Modelo HuBERT/ContentVec próprio (pasta ou .pt no servidor; vazio: hubert_base)"

@@ -157,7 +157,7 @@ def run_convert(ctx: UiContext, form: ConvertForm, report: Reporter) -> tuple[st
     text = tr(
         "{s:.1f} s at {sr} Hz in {n} part(s), {prec}. Time: pitch {p} s, conversion {c} s, total {t} s.", form.lang
     )
-    values = dict(s=r.seconds, sr=r.sample_rate, n=r.chunks, prec=cfg.precision, p=t["pitch"], c=t["convert"])
+    values = dict(s=r.seconds, sr=r.sample_rate, n=r.chunks, prec=r.precision, p=t["pitch"], c=t["convert"])
     return text.format(**values, t=t["total"]), str(r.output)
 
 
@@ -224,8 +224,8 @@ def precision_hint() -> Any:
     from rvc.nn.devices import cpu_bf16_feature
 
     if cpu_bf16_feature():
-        return L("bf16: about 1.7x faster on this CPU (it has AVX-512 BF16 or AMX), within 0.2 dB MCD of fp32")
-    return L("bf16 is slower than fp32 on this CPU (no AVX-512 BF16 or AMX): keep fp32")
+        return L("auto picks bf16 here: about 1.7x faster on this CPU (AVX-512 BF16 or AMX), within 0.2 dB MCD of fp32")
+    return L("auto picks fp32 here: bf16 is slower than fp32 on this CPU (no AVX-512 BF16 or AMX)")
 
 
 def layout(ctx: UiContext, methods: list[str]) -> InferWidgets:
