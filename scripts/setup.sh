@@ -48,10 +48,14 @@ if ! PY=$(find_python); then
 fi
 if command -v apt-get >/dev/null 2>&1; then
   if ((dev)); then
-    # ffmpeg/sox/espeak-ng make the test audio; chromium runs the browser tests.
-    apt_install "${py_pkgs[@]}" ffmpeg espeak-ng sox chromium
+    # ffmpeg/sox/espeak-ng make the test audio; chromium runs the browser tests; libportaudio2: `rvc live`
+    apt_install "${py_pkgs[@]}" ffmpeg espeak-ng sox chromium libportaudio2
+  elif [[ $(id -u) -eq 0 ]] || command -v sudo >/dev/null 2>&1; then
+    apt_install "${py_pkgs[@]}" libportaudio2  # PortAudio: live conversion on local audio devices (`rvc live`)
   elif ((${#py_pkgs[@]})); then
     apt_install "${py_pkgs[@]}"
+  else
+    dpkg-query -W libportaudio2 >/dev/null 2>&1 || log "rvc live on audio devices needs: apt-get install libportaudio2"
   fi
 fi
 PY=$(find_python) || { log "Python 3.10-3.12 is required (3.11 recommended)"; exit 1; }

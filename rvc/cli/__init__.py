@@ -27,6 +27,7 @@ from rvc.cli.args import (
     train_config,
 )
 from rvc.cli.evaluate import add_eval_commands
+from rvc.cli.live import add_live_command
 from rvc.cli.printing import print_progress
 from rvc.core.config import SAMPLE_RATES, VERSIONS
 from rvc.core.errors import RvcError
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_command(sub)
     _add_model_commands(sub)
     add_eval_commands(sub)
+    add_live_command(sub)
     return parser
 
 

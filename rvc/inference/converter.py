@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -75,6 +76,15 @@ def limit_peak(x: np.ndarray, peak: float) -> np.ndarray:
     """``x`` scaled down so that its peak is at most ``peak`` (unchanged when it already is)."""
     top = float(np.abs(x).max()) if len(x) else 0.0
     return x / (top / peak) if top / peak > 1 else x
+
+
+@dataclass(frozen=True)
+class DecodeSpan:
+    """The frames of a chunk the generator decodes, and the NSF sine's phase (cycles) before the first one."""
+
+    head: int
+    length: int
+    phase0: float = 0.0
 
 
 class Converter:
@@ -146,8 +156,11 @@ class Converter:
             feats = cfg.index_rate * retrieved + (1 - cfg.index_rate) * feats
         return feats, base
 
-    def chunk(self, x: np.ndarray, coarse: np.ndarray | None, f0: np.ndarray | None) -> np.ndarray:
-        """One chunk of 16 kHz audio (with its pitch, for a pitch model) through the generator."""
+    def chunk(
+        self, x: np.ndarray, coarse: np.ndarray | None, f0: np.ndarray | None, span: DecodeSpan | None = None
+    ) -> np.ndarray:
+        """One chunk of 16 kHz audio (with its pitch, for a pitch model) through the generator; with ``span``,
+        only those frames are decoded (the features and pitch of the whole chunk are their context)."""
         cfg = self.cfg
         feats, base = self._features(x)
         feats = feats.repeat_interleave(2, dim=0)
@@ -165,7 +178,11 @@ class Converter:
             args = (pitch.to(d), pitchf.to(d), sid)
         bf16 = self.precision == "bf16"
         with torch.inference_mode(), torch.autocast(torch.device(d).type, dtype=torch.bfloat16, enabled=bf16):
-            audio = self.net.infer(feats[None].to(d), torch.tensor([n], device=d), *args)[0]
+            span = span or DecodeSpan(0, n)
+            lengths = torch.tensor([n], device=d)
+            audio = self.net.infer(
+                feats[None].to(d), lengths, *args, head=span.head, length=span.length, phase0=span.phase0
+            )[0]
         return audio[0, 0].float().cpu().numpy()
 
     def convert(

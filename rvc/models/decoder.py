@@ -40,12 +40,13 @@ class HarmonicSource(nn.Module):
         self.sample_rate, self.sine_amp, self.noise_std = sample_rate, sine_amp, noise_std
         self.l_linear = nn.Linear(1, 1)
 
-    def forward(self, f0: torch.Tensor, upp: int) -> torch.Tensor:
-        """f0 ``[B, T]`` Hz -> source ``[B, 1, T·upp]``."""
+    def forward(self, f0: torch.Tensor, upp: int, phase0: float = 0.0) -> torch.Tensor:
+        """f0 ``[B, T]`` Hz -> source ``[B, 1, T·upp]``; ``phase0``: the sine's phase (cycles) before the first
+        sample (live conversion continues the phase of the audio before it)."""
         with torch.no_grad():
             step = (f0.double() / self.sample_rate) % 1  # cycles per sample, per frame
             step = step.repeat_interleave(upp, dim=1)
-            phase = torch.cumsum(step, dim=1) % 1  # float64: exact over long inputs
+            phase = (torch.cumsum(step, dim=1) + phase0) % 1  # float64: exact over long inputs
             sine = torch.sin(2 * math.pi * phase).to(f0.dtype) * self.sine_amp
             uv = (f0 > 0).to(f0.dtype).repeat_interleave(upp, dim=1)
             noise_amp = uv * self.noise_std + (1 - uv) * self.sine_amp / 3
@@ -90,8 +91,8 @@ class Decoder(nn.Module):
     WINDOW = 400
     OVERLAP = 24
 
-    def forward(self, x: torch.Tensor, f0: torch.Tensor | None, g: torch.Tensor) -> torch.Tensor:
-        source = self.m_source(f0, self.upp) if self.m_source is not None else None
+    def forward(self, x: torch.Tensor, f0: torch.Tensor | None, g: torch.Tensor, phase0: float = 0.0) -> torch.Tensor:
+        source = self.m_source(f0, self.upp, phase0) if self.m_source is not None else None
         frames = x.shape[-1]
         if self.training or torch.is_grad_enabled() or frames <= self.WINDOW + 2 * self.OVERLAP:
             return self._run(x, source, g)

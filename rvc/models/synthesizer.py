@@ -140,9 +140,15 @@ class Synthesizer(nn.Module):
         return y_hat, ids, x_mask, y_mask, (z, z_p, m_p, logs_p, m_q, logs_q)
 
     @torch.no_grad()
-    def infer(self, phone: torch.Tensor, phone_lengths: torch.Tensor, *args: torch.Tensor) -> tuple[Any, ...]:
+    def infer(
+        self, phone: torch.Tensor, phone_lengths: torch.Tensor, *args: torch.Tensor, head: int = 0,
+        length: int | None = None, phase0: float = 0.0,
+    ) -> tuple[Any, ...]:  # fmt: skip
         """``infer(phone, phone_lengths, pitch, pitchf, sid)`` (``infer(phone, phone_lengths, sid)`` without pitch
-        guidance) -> ``(audio [B,1,T·hop], x_mask, (z, z_p, m_p, logs_p))``."""
+        guidance) -> ``(audio [B,1,T·hop], x_mask, (z, z_p, m_p, logs_p))``.
+
+        ``head``, ``length``: decode only frames ``head .. head + length`` (the content encoder and the flow see
+        every frame; live conversion decodes only its new audio); ``phase0``: the NSF sine's phase before it."""
         if self.cfg.f0:
             if len(args) != 3:
                 raise TypeError("infer(phone, phone_lengths, pitch, pitchf, sid) for a model with pitch guidance")
@@ -155,7 +161,11 @@ class Synthesizer(nn.Module):
         m_p, logs_p, x_mask = self.enc_p(phone, pitch, phone_lengths)
         z_p = (m_p + torch.exp(logs_p) * torch.randn_like(m_p) * 0.66666) * x_mask
         z = self.flow(z_p, x_mask, g, reverse=True)
-        audio = self.dec(z * x_mask, pitchf, g)
+        if head or length is not None:
+            end = z.shape[-1] if length is None else head + length
+            z, x_mask = z[..., head:end], x_mask[..., head:end]
+            pitchf = pitchf[:, head:end] if pitchf is not None else None
+        audio = self.dec(z * x_mask, pitchf, g, phase0)
         return audio, x_mask, (z, z_p, m_p, logs_p)
 
 
