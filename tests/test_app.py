@@ -74,6 +74,8 @@ def test_endpoints_exist(served):
         "/import_model",
         "/convert",
         "/convert_batch",
+        "/live_chunk",
+        "/live_stop",
     }  # fmt: skip  (each has a test through the client in this file or test_app_public.py)
 
 

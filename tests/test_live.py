@@ -253,3 +253,48 @@ def test_wrong_block_length_is_refused(tmp_path, embedder_dir):
     engine = LiveEngine(converter(small_model(tmp_path / "m.pth"), embedder_dir), LiveConfig(block=0.1, context=0.4))
     with pytest.raises(RvcError, match="1600 samples"):
         engine.process(np.zeros(100, np.float32))
+
+
+# --- the Live tab's handlers: a session per browser stream, a limit, freed on stop or when the page goes ----------
+
+
+def live_form(model: Path, embedder_dir: Path, chunk, session, **kw):
+    from rvc.ui.live import LiveForm
+
+    values = dict(model=str(model), index="", transpose=0, method="pm", index_rate=0.0, block=0.1, crossfade=0.02,
+                  context=0.4, silence_db=-100.0, device="cpu", precision="fp32", embedder=str(embedder_dir),
+                  chunk=chunk, session=session)  # fmt: skip
+    return LiveForm(**{**values, **kw})
+
+
+def test_live_tab_sessions(tmp_path, embedder_dir, speech, monkeypatch):
+    import gradio as gr
+
+    from rvc.ui.context import AppSettings, UiContext
+    from rvc.ui.live import free_session, live_chunk, live_stop
+
+    (tmp_path / "weights").mkdir()
+    model = small_model(tmp_path / "weights" / "voice.pth")
+    ctx = UiContext.open(AppSettings(logs_dir=tmp_path / "logs", live_sessions=2))
+    _, x = speech
+    mic = (48000, (np.interp(np.arange(0, len(x), 1 / 3), np.arange(len(x)), x) * 32767).astype(np.int16))
+    audio, text, first = live_chunk(ctx, live_form(model, embedder_dir, None, None))
+    assert audio is None and first is not None and ctx.live.running == 1 and "Latency: 130 ms algorithmic" in text
+    got = []
+    for i in range(0, 48000, 4800):  # 100 ms microphone chunks at 48 kHz
+        audio, text, first = live_chunk(ctx, live_form(model, embedder_dir, (48000, mic[1][i : i + 4800]), first))
+        if audio is not None:
+            got.append(audio[1])
+            assert audio[0] == 40000
+    blocks = first.engine.stats.summary(100)["blocks"]
+    assert blocks in (9, 10) and sum(len(a) for a in got) == blocks * 4000  # 1 s in (less the resampler's delay)
+    assert f"{blocks} blocks" in text
+    _, _, second = live_chunk(ctx, live_form(model, embedder_dir, None, None))
+    assert second is not first and second.engine is not first.engine and ctx.live.running == 2
+    assert second.engine.c is first.engine.c  # one converter (model, HuBERT, index) for both
+    with pytest.raises(gr.Error, match="2 live session\\(s\\) are running, the most this server allows"):
+        live_chunk(ctx, live_form(model, embedder_dir, None, None))
+    text, gone = live_stop(ctx, live_form(model, embedder_dir, None, first))
+    assert gone is None and ctx.live.running == 1 and f"{blocks} blocks" in text
+    free_session(second)  # the page closed or its connection dropped
+    assert ctx.live.running == 0

@@ -1,11 +1,11 @@
-"""The page: a header, the Train, Infer and Jobs tabs, and the events that span them. Each tab lives in its own
+"""The page: a header, the Train, Infer, Live and Jobs tabs, and the events that span them. Each tab lives in its own
 module (the Train tab in one per step, :mod:`rvc.ui.train`); this one only puts them together."""
 
 from __future__ import annotations
 
 import gradio as gr
 
-from rvc.ui import infer, jobs
+from rvc.ui import infer, jobs, live
 from rvc.ui.common import OPEN_LANGUAGE_SETTINGS, L
 from rvc.ui.context import AppSettings, UiContext
 from rvc.ui.forms import Events
@@ -24,8 +24,10 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
         with gr.Tabs():
             step1 = train_tab(ev, demo, methods, unavailable)
             infer_tab = infer.layout(ctx, methods)
+            live_tab = live.layout(ctx, methods)
             jobs_tab = jobs.layout(ctx)
         infer.wire(ev, infer_tab)
+        live.wire(ev, live_tab)
         jobs.wire(ev, jobs_tab)
         jobs.wire_page(ev, demo, banner, step1.name)
     return demo

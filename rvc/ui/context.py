@@ -18,6 +18,7 @@ from rvc.ui.common import fail, job_html
 from rvc.ui.i18n import tr
 
 if TYPE_CHECKING:
+    from rvc.live.sessions import LiveSessions
     from rvc.steps.tasks import Places
 
 
@@ -28,10 +29,17 @@ class AppSettings:
     logs_dir: Path
     allow_server_paths: bool = True  # off when others can reach the app, unless asked for
     space: SpaceInfo | None = None  # set on a Hugging Face Space
+    live_sessions: int | None = None  # live streams at once (default: 1 when others can reach the app, else 2)
 
     @property
     def weights_dir(self) -> Path:
         return self.logs_dir.parent / "weights"
+
+    @property
+    def live_limit(self) -> int:
+        if self.live_sessions is not None:
+            return self.live_sessions
+        return 1 if (self.space is not None or not self.allow_server_paths) else 2
 
 
 @dataclass(frozen=True)
@@ -41,16 +49,19 @@ class UiContext:
     settings: AppSettings
     jobs: JobRegistry
     places: Places
+    live: LiveSessions
     follow_every: float = 1.0  # seconds between two progress lines of a followed job
 
     @classmethod
     def open(cls, settings: AppSettings) -> UiContext:
         """The context of a page served with ``settings``: the logs folder made, the job records read."""
+        from rvc.live.sessions import LiveSessions
         from rvc.steps.tasks import Places
 
         settings.logs_dir.mkdir(parents=True, exist_ok=True)
         jobs = JobRegistry(settings.logs_dir / ".jobs")
-        return cls(settings, jobs, Places(settings.logs_dir, settings.weights_dir))
+        places = Places(settings.logs_dir, settings.weights_dir)
+        return cls(settings, jobs, places, LiveSessions(settings.live_limit))
 
     @property
     def logs_dir(self) -> Path:

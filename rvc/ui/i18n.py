@@ -80,6 +80,24 @@ PT: dict[str, str] = {
         "rmvpe: o melhor para a maioria das vozes; pm/dio: os mais rápidos; harvest: lento, suave; crepe/fcpe: neurais"
     ),
     "Device": "Dispositivo",
+    # the Live tab
+    "Live": "Ao vivo",
+    "### Speak into the microphone and hear the converted voice": "### Fale no microfone e ouça a voz convertida",
+    "Press the microphone's record button to start.": "Aperte o botão de gravar do microfone para começar.",
+    "Microphone": "Microfone",
+    "Block (s)": "Bloco (s)",
+    "Crossfade (s)": "Transição (s)",
+    "Context (s)": "Contexto (s)",
+    "Silence below (dBFS)": "Silêncio abaixo de (dBFS)",
+    "keeps up": "acompanha",
+    "too slow: choose a longer block": "lento demais: escolha um bloco maior",
+    "Latency: {alg:.0f} ms algorithmic (block + crossfade + search) + the microphone's {chunk:.0f} ms chunks. "
+    "Compute per block: median {med:.0f} ms, p99 {p99:.0f} ms ({ok}). Server reply per chunk: median {reply:.0f} "
+    "ms. {n} blocks, {silent} silent, {precision}.": (
+        "Latência: {alg:.0f} ms do algoritmo (bloco + transição + busca) + os trechos de {chunk:.0f} ms do microfone. "
+        "Cálculo por bloco: mediana {med:.0f} ms, p99 {p99:.0f} ms ({ok}). Resposta do servidor por trecho: mediana "
+        "{reply:.0f} ms. {n} blocos, {silent} em silêncio, {precision}."
+    ),
     "auto picks bf16 here: about 1.7x faster on this CPU (AVX-512 BF16 or AMX), within 0.2 dB MCD of fp32": (
         "auto escolhe bf16 aqui: cerca de 1,7x mais rápido nesta CPU (AVX-512 BF16 ou AMX), a menos de 0,2 dB MCD do fp32"
     ),

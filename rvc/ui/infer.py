@@ -122,14 +122,19 @@ def import_model(ctx: UiContext, form: ImportForm) -> tuple[str, gr.Dropdown, gr
     )
 
 
-def convert_config(ctx: UiContext, form: InferForm) -> ConvertConfig:
-    """The conversion settings of the Infer tab, with the model and index checked (raises RvcError)."""
-    if not form.model:
+def check_model(ctx: UiContext, model: str | None, index: str | None) -> None:
+    """A model was chosen, and (when others can reach the app) it and the index are among those listed."""
+    if not model:
         raise RvcError("Choose a model (train one, or import a .zip or .pth)")
     allowed = set(ctx.models()) | set(index_choices(ctx))
-    for path in (form.model, form.index):
+    for path in (model, index):
         if path and path not in allowed and not ctx.settings.allow_server_paths:
             raise RvcError("Only the models and indexes listed here can be used when the app is shared")
+
+
+def convert_config(ctx: UiContext, form: InferForm) -> ConvertConfig:
+    """The conversion settings of the Infer tab, with the model and index checked (raises RvcError)."""
+    check_model(ctx, form.model, form.index)
     own = (form.embedder or "").strip() if ctx.settings.allow_server_paths else ""
     values = {
         "transpose": form.transpose, "f0_method": form.method, "index": form.index or None,

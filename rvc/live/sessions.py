@@ -1,0 +1,117 @@
+"""Live sessions of a served app: each browser stream has its own engine state, a server runs at most ``limit`` at
+once (the next one is told why it must wait), and converters are shared by the sessions that use the same model
+and settings (the model, HuBERT and the index are loaded once and kept warm)."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rvc.core.errors import RvcError
+from rvc.inference.config import ConvertConfig
+from rvc.inference.converter import SR16, Converter
+from rvc.live.config import LiveConfig
+from rvc.live.engine import LiveEngine
+
+
+class LiveBusyError(RvcError):
+    """Every live slot of this server is taken."""
+
+
+@dataclass
+class LiveSession:
+    """One browser stream: its engine, the input not yet a whole block, and how long each reply took."""
+
+    key: str
+    engine: LiveEngine
+    registry: LiveSessions
+    pending: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    rate: int = 0  # the microphone's sample rate
+    resampler: Any = None
+    replies_ms: list[float] = field(default_factory=list)  # chunk received -> its converted audio returned
+
+    def feed(self, rate: int, chunk: np.ndarray) -> np.ndarray:
+        """A microphone chunk (any rate, int16 or float, mono or not) in; the converted audio of every whole block
+        it completes out (model rate; empty until a block is complete)."""
+        import soxr
+
+        t0 = time.perf_counter()
+        x = chunk.astype(np.float32)
+        if chunk.dtype.kind == "i":
+            x /= 32768.0
+        if x.ndim == 2:
+            x = x.mean(axis=1)
+        if self.resampler is None or rate != self.rate:
+            self.rate, self.resampler = rate, soxr.ResampleStream(rate, SR16, 1, dtype="float32")
+        x = np.concatenate([self.pending, self.resampler.resample_chunk(x)])
+        n, out = self.engine.block_samples, []
+        while len(x) >= n:
+            out.append(self.engine.process(x[:n]))
+            x = x[n:]
+        self.pending = x
+        self.replies_ms.append((time.perf_counter() - t0) * 1000)
+        return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+    def readout(self) -> dict[str, Any]:
+        block_ms = self.engine.cfg.block * 1000
+        s = self.engine.stats.summary(block_ms)
+        r = np.array(self.replies_ms or [0.0])
+        reply = {
+            "reply_ms_median": round(float(np.median(r)), 1),
+            "reply_ms_p99": round(float(np.percentile(r, 99)), 1),
+        }
+        return {"block_ms": block_ms, "algorithmic_latency_ms": self.engine.latency_ms, **s, **reply}
+
+    def close(self) -> None:
+        self.registry.release(self.key)
+
+
+class LiveSessions:
+    """The live slots of one server and the converters they share."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.active: dict[str, float] = {}  # key -> when it started
+        self.lock = threading.Lock()
+        self.converters: dict[tuple[Any, ...], Converter] = {}
+
+    def open(self, model: Path, cfg: ConvertConfig, live: LiveConfig) -> LiveSession:
+        """A new session; raises LiveBusyError when every slot is taken (nothing is loaded then)."""
+        with self.lock:
+            if len(self.active) >= self.limit:
+                raise LiveBusyError(
+                    f"{len(self.active)} live session(s) are running, the most this server allows: "
+                    "try again when one stops (each takes the CPU or GPU in real time)"
+                )
+            key = uuid.uuid4().hex
+            self.active[key] = time.time()
+        try:
+            return LiveSession(key, LiveEngine(self._converter(model, cfg), live), self)
+        except BaseException:
+            self.release(key)
+            raise
+
+    def _converter(self, model: Path, cfg: ConvertConfig) -> Converter:
+        key = (str(model), Path(model).stat().st_mtime_ns, cfg)
+        with self.lock:
+            conv = self.converters.get(key)
+        if conv is None:
+            conv = Converter(model, cfg)
+            with self.lock:
+                self.converters = {key: conv}  # the last one only: a model is hundreds of MB
+        return conv
+
+    def release(self, key: str) -> None:
+        with self.lock:
+            self.active.pop(key, None)
+
+    @property
+    def running(self) -> int:
+        with self.lock:
+            return len(self.active)
