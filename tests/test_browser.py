@@ -3,6 +3,7 @@
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -198,3 +199,77 @@ def test_one_click_reload_infer_and_portuguese(page, dataset, embedder_dir):
     pg.locator("#exp-create").click()
     expect(pg.locator("#exp-status")).to_contain_text("Aberto voice", timeout=20_000)  # a message from the server
     pg.screenshot(path=str(ARTIFACTS / "train_pt.png"), full_page=True)
+
+
+def test_live_tab_with_a_fake_microphone(tmp_path, embedder_dir):
+    """Chromium's fake microphone plays a recording into the Live tab: converted audio streams back and plays;
+    stopping frees the session, a second page gets its own, and closing that page frees it too. The time from
+    pressing record to the first converted audio in the page is printed (a warm model: the second start)."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.helpers import write_wav
+    from tests.test_live import small_model
+
+    (tmp_path / "weights").mkdir()
+    small_model(tmp_path / "weights" / "live.pth")
+    x = (
+        __import__("rvc.audio.io", fromlist=["decode_audio"])
+        .decode_audio(espeak("Hello, this is my live voice. " * 3, tmp_path / "mic_src.wav"), 48000)
+        .samples
+    )
+    mic = write_wav(tmp_path / "mic.wav", x, 48000)
+    demo, url = launch(app.AppSettings(logs_dir=tmp_path / "logs", live_sessions=1))
+    args = [*ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={mic}", "--autoplay-policy=no-user-gesture-required"]  # fmt: skip
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+            context = browser.new_context(viewport={"width": 1280, "height": 1600}, permissions=["microphone"])
+            pg = context.new_page()
+            pg.goto(url, wait_until="load")
+            starts = [_live_once(pg, embedder_dir, expect) for _ in range(2)]
+            pg.screenshot(path=str(ARTIFACTS / "live.png"), full_page=True)
+            second = context.new_page()
+            second.goto(url, wait_until="load")
+            _live_start(second, embedder_dir, expect)  # the one slot (stop freed it): its own session
+            expect(second.locator("#live-readout")).to_contain_text(re.compile(r"[1-9]\d* blocks"), timeout=60_000)
+            _live_start(pg, embedder_dir, expect)  # the first page meanwhile is told why it must wait
+            expect(pg.locator("#live-readout")).to_contain_text("1 live session(s) are running", timeout=30_000)
+            second.close()  # a dropped connection: Gradio drops the page's state, which frees the slot
+            t0 = time.perf_counter()  # and the waiting page, still streaming, starts by itself
+            readout = pg.locator("#live-readout")
+            expect(readout).to_contain_text(re.compile(r"Latency: 260 ms.*[1-9]\d* blocks", re.S), timeout=180_000)
+            print(f"live: the closed page's slot was free again after {time.perf_counter() - t0:.0f} s")
+            pg.locator("#live-mic").get_by_role("button", name=re.compile("stop", re.I)).first.click()
+            browser.close()
+        print(f"live: first converted audio in the page {starts[1]:.2f} s after record (cold start {starts[0]:.2f} s)")
+    finally:
+        demo.close()
+
+
+def _live_start(pg, embedder_dir, expect):
+    expect(pg.get_by_role("tab", name="Live")).to_be_visible(timeout=60_000)
+    pg.get_by_role("tab", name="Live").click()
+    pg.locator("#live-model input").click()
+    pg.get_by_role("option", name=re.compile(r"live\.pth$")).click()
+    pg.locator("#live-method").get_by_text("pm", exact=True).click()
+    pg.locator("#live-device").get_by_text("cpu", exact=True).click()
+    pg.locator("#live-embedder textarea, #live-embedder input").first.fill(str(embedder_dir))
+    pg.locator("#live-block input[type=number]").fill("0.2")
+    pg.locator("#live-block input[type=number]").press("Enter")
+    pg.locator("#live-context input[type=number]").fill("0.5")
+    pg.locator("#live-context input[type=number]").press("Enter")
+    pg.locator("#live-mic").get_by_role("button", name=re.compile("record", re.I)).first.click()
+
+
+def _live_once(pg, embedder_dir, expect) -> float:
+    """One start and stop; returns the seconds from pressing record to the first converted audio in the page."""
+    _live_start(pg, embedder_dir, expect)
+    t0 = time.perf_counter()
+    pg.locator("#live-out a.download-link[href]").wait_for(state="attached", timeout=60_000)  # audio came back
+    started = time.perf_counter() - t0
+    readout = pg.locator("#live-readout")
+    expect(readout).to_contain_text(re.compile(r"Latency: 260 ms algorithmic.*[1-9]\d* blocks", re.S), timeout=60_000)
+    pg.locator("#live-mic").get_by_role("button", name=re.compile("stop", re.I)).first.click()
+    expect(readout).to_contain_text("blocks", timeout=20_000)
+    return started

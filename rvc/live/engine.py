@@ -110,6 +110,20 @@ class LiveEngine:
         self.stats.compute_ms.append((time.perf_counter() - t0) * 1000)
         return y
 
+    def skip(self, block: np.ndarray) -> np.ndarray:
+        """Drops a block to catch up: it enters the window (the next blocks keep their context) unconverted, and
+        silence of its length goes out; counted in ``stats.dropped``."""
+        from scipy import signal
+
+        x, self.zi = signal.sosfilt(self.sos, np.asarray(block, np.float64), zi=self.zi)
+        self.x = np.concatenate([self.x[len(x) :], x.astype(np.float32)])
+        self.f0 = np.concatenate([self.f0[self.nb :], np.zeros(self.nb, np.float32)])
+        self.received += self.nb
+        self.tail[:] = 0.0
+        self.phase = 0.0
+        self.stats.dropped += 1
+        return np.zeros(self.out_block, np.float32)
+
     def _convert(self) -> np.ndarray:
         """The window through the model; the decoded new audio, ``(new) * upp`` samples."""
         from rvc.pitch.methods import coarse_f0

@@ -35,13 +35,20 @@ class LiveSession:
     rate: int = 0  # the microphone's sample rate
     resampler: Any = None
     replies_ms: list[float] = field(default_factory=list)  # chunk received -> its converted audio returned
+    started: float = 0.0  # perf_counter when the stream's first audio would have begun
+    received_s: float = 0.0  # seconds of microphone audio received
 
     def feed(self, rate: int, chunk: np.ndarray) -> np.ndarray:
         """A microphone chunk (any rate, int16 or float, mono or not) in; the converted audio of every whole block
-        it completes out (model rate; empty until a block is complete)."""
+        it completes out (model rate; empty until a block is complete). When the chunks arrive later than real
+        time by more than ``max_backlog`` blocks (conversion fell behind, or the model was loading), a block is
+        dropped (silence goes out) and the count starts again: the delay stays bounded."""
         import soxr
 
         t0 = time.perf_counter()
+        if not self.started:
+            self.started = t0 - len(chunk) / max(rate, 1)
+        self.received_s += len(chunk) / max(rate, 1)
         x = chunk.astype(np.float32)
         if chunk.dtype.kind == "i":
             x /= 32768.0
@@ -52,7 +59,13 @@ class LiveSession:
         x = np.concatenate([self.pending, self.resampler.resample_chunk(x)])
         n, out = self.engine.block_samples, []
         while len(x) >= n:
-            out.append(self.engine.process(x[:n]))
+            # the microphone runs in real time: audio that reaches us this late waited behind slower blocks
+            behind = time.perf_counter() - self.started - self.received_s
+            if behind > self.engine.cfg.max_backlog * self.engine.cfg.block:
+                out.append(self.engine.skip(x[:n]))
+                self.started += behind  # the backlog is forgiven: a new one must build before the next drop
+            else:
+                out.append(self.engine.process(x[:n]))
             x = x[n:]
         self.pending = x
         self.replies_ms.append((time.perf_counter() - t0) * 1000)
@@ -78,11 +91,15 @@ class LiveSessions:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.active: dict[str, float] = {}  # key -> when it started
+        self.owners: dict[str, str] = {}  # the browser page a session belongs to -> its key
         self.lock = threading.Lock()
         self.converters: dict[tuple[Any, ...], Converter] = {}
 
-    def open(self, model: Path, cfg: ConvertConfig, live: LiveConfig) -> LiveSession:
-        """A new session; raises LiveBusyError when every slot is taken (nothing is loaded then)."""
+    def open(self, model: Path, cfg: ConvertConfig, live: LiveConfig, owner: str = "") -> LiveSession:
+        """A new session (of the page ``owner``, whose earlier one it replaces); raises LiveBusyError when every
+        slot is taken (nothing is loaded then)."""
+        if owner:
+            self.release_owner(owner)
         with self.lock:
             if len(self.active) >= self.limit:
                 raise LiveBusyError(
@@ -91,6 +108,8 @@ class LiveSessions:
                 )
             key = uuid.uuid4().hex
             self.active[key] = time.time()
+            if owner:
+                self.owners[owner] = key
         try:
             return LiveSession(key, LiveEngine(self._converter(model, cfg), live), self)
         except BaseException:
@@ -110,6 +129,14 @@ class LiveSessions:
     def release(self, key: str) -> None:
         with self.lock:
             self.active.pop(key, None)
+            self.owners = {o: k for o, k in self.owners.items() if k != key}
+
+    def release_owner(self, owner: str) -> None:
+        """Frees the session of the browser page ``owner`` (closed, or its connection dropped)."""
+        with self.lock:
+            key = self.owners.pop(owner, None)
+            if key is not None:
+                self.active.pop(key, None)
 
     @property
     def running(self) -> int:

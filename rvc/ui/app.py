@@ -28,6 +28,7 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
             jobs_tab = jobs.layout(ctx)
         infer.wire(ev, infer_tab)
         live.wire(ev, live_tab)
+        live.wire_page(demo, ctx)
         jobs.wire(ev, jobs_tab)
         jobs.wire_page(ev, demo, banner, step1.name)
     return demo

@@ -40,15 +40,18 @@ class NameForm(Form):
     name: str | None = None
 
 
+PAGE = "page"  # a form field of this name gets the browser page's session id (Gradio's session hash), not a widget
+
+
 def form_fields(form: type[Form]) -> list[str]:
-    """The fields a page fills in (all but ``lang``)."""
-    return [f.name for f in dataclasses.fields(form) if f.name != "lang"]
+    """The fields a page fills in (all but ``lang`` and ``page``)."""
+    return [f.name for f in dataclasses.fields(form) if f.name not in ("lang", PAGE)]
 
 
-def make_form(form: type[F], names: Sequence[str], values: Sequence[Any]) -> F:
+def make_form(form: type[F], names: Sequence[str], values: Sequence[Any], **page: str) -> F:
     """``form`` from the values of the named components, in order, and the language last."""
     *own, lang = values
-    return form(**dict(zip(names, own, strict=True)), lang=lang or "en")
+    return form(**dict(zip(names, own, strict=True)), lang=lang or "en", **page)
 
 
 def api_defaults(form: type[Form], names: Sequence[str]) -> dict[str, Any]:
@@ -75,11 +78,18 @@ def bind(
     if missing or unknown:
         raise TypeError(f"{form.__name__}: components missing for {missing}, no field for {unknown}")
 
+    wants_page = PAGE in {f.name for f in dataclasses.fields(form)}
+
     def call(values: tuple[Any, ...]) -> Any:
+        page = {}
+        if wants_page:  # Gradio puts the request in the last parameter's place
+            *rest_values, request = values
+            values = tuple(rest_values)
+            page = {PAGE: str(getattr(request, "session_hash", "") or "")}
         if progress:  # Gradio puts its progress bar in the last parameter's place
             *rest, bar = values
-            return handler(ctx, make_form(form, names, rest), lambda line: bar(None, desc=line))
-        return handler(ctx, make_form(form, names, values))
+            return handler(ctx, make_form(form, names, rest, **page), lambda line: bar(None, desc=line))
+        return handler(ctx, make_form(form, names, values, **page))
 
     if inspect.isgeneratorfunction(handler):
 
@@ -99,6 +109,9 @@ def bind(
     params.append(inspect.Parameter("lang", kind, default="en"))
     if progress:  # Gradio fills a parameter whose default is a gr.Progress, by position
         params.append(inspect.Parameter("progress_bar", kind, default=gr.Progress()))
+    if wants_page:  # Gradio passes the request to a parameter annotated gr.Request
+        params.append(inspect.Parameter("request", kind, default=None))
+        event.__annotations__ = {"request": gr.Request}
     event.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     event.__name__ = event.__qualname__ = handler.__name__
     event.__doc__ = handler.__doc__

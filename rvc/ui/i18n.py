@@ -90,13 +90,14 @@ PT: dict[str, str] = {
     "Context (s)": "Contexto (s)",
     "Silence below (dBFS)": "Silêncio abaixo de (dBFS)",
     "keeps up": "acompanha",
+    "Waiting for a free slot…": "Esperando uma vaga…",
     "too slow: choose a longer block": "lento demais: escolha um bloco maior",
     "Latency: {alg:.0f} ms algorithmic (block + crossfade + search) + the microphone's {chunk:.0f} ms chunks. "
     "Compute per block: median {med:.0f} ms, p99 {p99:.0f} ms ({ok}). Server reply per chunk: median {reply:.0f} "
-    "ms. {n} blocks, {silent} silent, {precision}.": (
+    "ms. {n} blocks, {silent} silent, {dropped} dropped to catch up, {precision}.": (
         "Latência: {alg:.0f} ms do algoritmo (bloco + transição + busca) + os trechos de {chunk:.0f} ms do microfone. "
         "Cálculo por bloco: mediana {med:.0f} ms, p99 {p99:.0f} ms ({ok}). Resposta do servidor por trecho: mediana "
-        "{reply:.0f} ms. {n} blocos, {silent} em silêncio, {precision}."
+        "{reply:.0f} ms. {n} blocos, {silent} em silêncio, {dropped} descartados para alcançar, {precision}."
     ),
     "auto picks bf16 here: about 1.7x faster on this CPU (AVX-512 BF16 or AMX), within 0.2 dB MCD of fp32": (
         "auto escolhe bf16 aqui: cerca de 1,7x mais rápido nesta CPU (AVX-512 BF16 ou AMX), a menos de 0,2 dB MCD do fp32"

@@ -5,7 +5,7 @@ how long the server took to answer each chunk."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from rvc.core.errors import RvcError
 from rvc.core.options import config_from, spec
 from rvc.inference.config import ConvertConfig
 from rvc.live.config import LiveConfig
-from rvc.live.sessions import LiveSession
+from rvc.live.sessions import LiveBusyError, LiveSession
 from rvc.ui.common import L, embedder_box, fail, radio, slider
 from rvc.ui.context import UiContext
 from rvc.ui.forms import Events, Form
@@ -24,7 +24,8 @@ from rvc.ui.i18n import tr
 from rvc.ui.infer import check_model, index_choices, precision_hint
 from rvc.ui.train.features import default_method
 
-CHUNK_S = 0.1  # the microphone sends this much audio per call; the engine cuts it into its own blocks
+STOPPED = "stopped"  # the state after Stop: chunks still in flight must not open a new session
+CHUNK_S = 0.25  # the microphone sends this much audio per call (shorter: Gradio's round trips fall behind)
 LIVE_METHODS = ("rmvpe", "fcpe", "pm")
 
 
@@ -43,7 +44,8 @@ class LiveForm(Form):
     precision: str
     embedder: str | None
     chunk: Any  # (rate, samples) from the microphone, or None
-    session: LiveSession | None
+    session: LiveSession | str | None  # None before the first chunk, STOPPED after Stop
+    page: str = field(default="", kw_only=True)  # the browser page (its session is freed when the page goes)
 
 
 def _configs(ctx: UiContext, form: LiveForm) -> tuple[ConvertConfig, LiveConfig]:
@@ -60,14 +62,20 @@ def _configs(ctx: UiContext, form: LiveForm) -> tuple[ConvertConfig, LiveConfig]
     return cfg, live
 
 
-def live_chunk(ctx: UiContext, form: LiveForm) -> tuple[Any, str, LiveSession | None]:
+def live_chunk(ctx: UiContext, form: LiveForm) -> tuple[Any, Any, LiveSession | str | None]:
     """A microphone chunk in; the converted audio so far, the readout and the session out. The first chunk of a
-    stream opens the session (loading the model once; refused, with why, when every live slot is taken)."""
+    stream opens the session (loading the model once); while every live slot is taken, the readout says so and
+    each chunk tries again."""
     session = form.session
+    if isinstance(session, str):  # stopped: a chunk sent before Stop arrived after it
+        return None, gr.skip(), session
     try:
         if session is None:
             cfg, live = _configs(ctx, form)
-            session = ctx.live.open(Path(form.model or ""), cfg, live)
+            try:
+                session = ctx.live.open(Path(form.model or ""), cfg, live, owner=form.page)
+            except LiveBusyError as e:  # the stream goes on: it starts by itself when a slot frees
+                return None, f"{tr(str(e), form.lang)} {tr('Waiting for a free slot…', form.lang)}", None
         if form.chunk is None:
             return None, readout(session, form.lang), session
         rate, data = form.chunk
@@ -78,18 +86,28 @@ def live_chunk(ctx: UiContext, form: LiveForm) -> tuple[Any, str, LiveSession | 
     return audio, readout(session, form.lang), session
 
 
-def live_stop(ctx: UiContext, form: LiveForm) -> tuple[str, None]:
-    """Stop: the session's slot is freed (the page keeps the last readout)."""
-    if form.session is None:
-        return tr("Press the microphone's record button to start.", form.lang), None
+def live_stop(ctx: UiContext, form: LiveForm) -> tuple[str, str]:
+    """Stop: the session's slot is freed (the page keeps the last readout), also one still being opened."""
+    ctx.live.release_owner(form.page)
+    if not isinstance(form.session, LiveSession):
+        return tr("Press the microphone's record button to start.", form.lang), STOPPED
     text = readout(form.session, form.lang)
     form.session.close()
-    return text, None
+    return text, STOPPED
 
 
-def free_session(session: LiveSession | None) -> None:
+def wire_page(demo: gr.Blocks, ctx: UiContext) -> None:
+    """A closed page or a dropped connection frees that page's live session (Gradio's unload event)."""
+
+    def free_page(request: gr.Request) -> None:
+        ctx.live.release_owner(str(request.session_hash or ""))
+
+    demo.unload(free_page)
+
+
+def free_session(session: LiveSession | str | None) -> None:
     """Gradio calls this when a page's state goes (the page closed, the connection dropped)."""
-    if session is not None:
+    if isinstance(session, LiveSession):
         session.close()
 
 
@@ -98,13 +116,13 @@ def readout(session: LiveSession, lang: str) -> str:
     text = tr(
         "Latency: {alg:.0f} ms algorithmic (block + crossfade + search) + the microphone's {chunk:.0f} ms chunks. "
         "Compute per block: median {med:.0f} ms, p99 {p99:.0f} ms ({ok}). Server reply per chunk: median {reply:.0f} "
-        "ms. {n} blocks, {silent} silent, {precision}.",
+        "ms. {n} blocks, {silent} silent, {dropped} dropped to catch up, {precision}.",
         lang,
     )
     ok = tr("keeps up" if r["keeps_up"] else "too slow: choose a longer block", lang)
     return text.format(
         alg=r["algorithmic_latency_ms"], chunk=CHUNK_S * 1000, med=r["compute_ms_median"], p99=r["compute_ms_p99"],
-        ok=ok, reply=r["reply_ms_median"], n=r["blocks"], silent=r["silent_blocks"],
+        ok=ok, reply=r["reply_ms_median"], n=r["blocks"], silent=r["silent_blocks"], dropped=r["dropped_blocks"],
         precision=session.engine.c.precision_note,
     )  # fmt: skip
 
@@ -157,3 +175,4 @@ def wire(ev: Events, w: LiveWidgets) -> None:
     ev.on(w.mic.stream, live_chunk, LiveForm, inputs, [w.out, w.info, w.session], stream_every=CHUNK_S,
           time_limit=3600, api_name="live_chunk", concurrency_limit=None, show_progress="hidden")  # fmt: skip
     ev.on(w.mic.stop_recording, live_stop, LiveForm, inputs, [w.info, w.session], api_name="live_stop")
+    w.mic.start_recording(lambda: None, None, [w.session], queue=False, api_visibility="private")  # a new stream
