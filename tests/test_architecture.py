@@ -26,8 +26,9 @@ ALLOWED: dict[str, set[str]] = {
     "inference": {"core", "audio", "nn", "hub", "pitch", "content", "models"},
     "evaluation": {"core", "audio", "nn", "hub", "pitch", "content", "models", "inference"},
     "steps": {"core", "audio", "nn", "hub", "jobs", "pitch", "content", "models", "inference", "evaluation"},
-    "ui": {"core", "audio", "hub", "jobs", "models", "pitch", "inference", "evaluation", "steps"},
-    "cli": {"core", "audio", "nn", "hub", "pitch", "content", "models", "inference", "evaluation", "steps"},
+    "live": {"core", "audio", "nn", "hub", "pitch", "content", "models", "inference"},
+    "ui": {"core", "audio", "hub", "jobs", "models", "pitch", "inference", "evaluation", "steps", "live"},
+    "cli": {"core", "audio", "nn", "hub", "pitch", "content", "models", "inference", "evaluation", "steps", "live"},
     "__init__": set(),
     "__main__": {"cli"},
 }

@@ -233,7 +233,7 @@ def test_bf16_generator_stays_close_to_fp32(tmp_path, trained, embedder_dir):
 def test_auto_precision_is_bf16_only_on_cpus_with_fast_bf16(monkeypatch, feature):
     from rvc.nn import devices
 
-    monkeypatch.setattr(devices, "cpu_bf16_feature", lambda: feature)
+    monkeypatch.setattr(devices, "cpu_bf16_feature", lambda: feature)  # as rvc.nn.devices imported it
     precision, why = devices.pick_precision("auto", "cpu")
     assert precision == ("bf16" if feature else "fp32") and why.startswith("auto: this CPU has")
     assert (feature or "no AVX-512 BF16 or AMX") in why

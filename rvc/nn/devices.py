@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rvc.core.cpu import cpu_bf16_feature
 from rvc.core.errors import RvcError
 
 
@@ -17,21 +18,6 @@ def resolve_device(device: str) -> str:
     elif device != "cpu":
         raise RvcError(f"unknown device {device!r}: use auto, cpu or cuda")
     return device
-
-
-BF16_FLAGS = {"amx_bf16": "AMX", "avx512_bf16": "AVX-512 BF16"}  # /proc/cpuinfo flag -> its name
-
-
-def cpu_bf16_feature() -> str | None:
-    """The CPU feature that makes bf16 matrix products fast here (AMX, else AVX-512 BF16), or None: without one
-    PyTorch emulates bf16 and it is slower than fp32. Read from /proc/cpuinfo (Linux); None elsewhere."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            line = next((x for x in f if x.startswith("flags")), "")
-    except OSError:
-        return None
-    have = set(line.partition(":")[2].split())
-    return next((name for flag, name in BF16_FLAGS.items() if flag in have), None)
 
 
 def pick_precision(requested: str, device: str) -> tuple[str, str]:

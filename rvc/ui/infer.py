@@ -226,7 +226,7 @@ def _settings(ctx: UiContext, methods: list[str]) -> dict[str, Component]:
 
 def precision_hint() -> Any:
     """What bf16 does on this machine's CPU, under the precision choice."""
-    from rvc.nn.devices import cpu_bf16_feature
+    from rvc.core.cpu import cpu_bf16_feature
 
     if cpu_bf16_feature():
         return L("auto picks bf16 here: about 1.7x faster on this CPU (AVX-512 BF16 or AMX), within 0.2 dB MCD of fp32")
