@@ -110,7 +110,7 @@ def test_missing_weights_offline_show_the_download_hint(served, monkeypatch):
     monkeypatch.setenv("RVC_PRETRAINED_DIR", str(tmp / "no-weights"))
     model = str(tiny_model(tmp / "weights" / "tiny.pth"))
     src = write_wav(tmp / "in.wav", speech_with_pauses(2, 16000, 1), 16000)
-    settings = [0, "pm", 0.75, 3, 0.25, 0.33, 0, "wav", "cpu", ""]
+    settings = [0, "pm", 0.75, 3, 0.25, 0.33, 0, "wav", "cpu", "", "fp32"]  # precision before the language
     with pytest.raises(Exception) as e:
         client.predict(model, "", handle_file(str(src)), *settings, api_name="/convert")
     message = str(e.value)

@@ -9,15 +9,19 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rvc.core.errors import RvcError
 from rvc.inference.config import ConvertConfig
-from rvc.inference.converter import SR16, Converter
 from rvc.live.config import LiveConfig
-from rvc.live.engine import LiveEngine
+
+if TYPE_CHECKING:  # torch: imported when a session opens, not when the page is built
+    from rvc.inference.converter import Converter
+    from rvc.live.engine import LiveEngine
+
+SR16 = 16000
 
 
 class LiveBusyError(RvcError):
@@ -110,6 +114,8 @@ class LiveSessions:
             self.active[key] = time.time()
             if owner:
                 self.owners[owner] = key
+        from rvc.live.engine import LiveEngine
+
         try:
             return LiveSession(key, LiveEngine(self._converter(model, cfg), live), self)
         except BaseException:
@@ -121,6 +127,8 @@ class LiveSessions:
         with self.lock:
             conv = self.converters.get(key)
         if conv is None:
+            from rvc.inference.converter import Converter
+
             conv = Converter(model, cfg)
             with self.lock:
                 self.converters = {key: conv}  # the last one only: a model is hundreds of MB
