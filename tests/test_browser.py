@@ -43,7 +43,8 @@ def page(tmp_path):
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
             pg = browser.new_page(viewport={"width": 1280, "height": 1600})
-            pg.goto(url, wait_until="networkidle")
+            pg.goto(url, wait_until="load")  # not networkidle: the Live tab's streaming audio keeps a request open
+            pg.get_by_role("tab", name="Train").wait_for(timeout=60_000)
             yield pg, tmp_path
             browser.close()
     finally:
@@ -114,7 +115,7 @@ def test_training_from_the_browser_survives_a_reload(page, tiny_experiment):
     expect(pg.locator("#tr-plot")).to_contain_text("Losses", timeout=30_000)
     ARTIFACTS.mkdir(exist_ok=True)
     pg.screenshot(path=str(ARTIFACTS / "train_step3_running.png"), full_page=True)
-    pg.reload(wait_until="networkidle")  # the job lives on; the page finds it again
+    pg.reload(wait_until="load")  # the job lives on; the page finds it again
     expect(pg.locator("#exp-name textarea, #exp-name input").first).to_have_value("voice", timeout=20_000)
     expect(pg.locator("#tr-status")).to_contain_text("Training: epoch", timeout=30_000)
     pg.locator("#tr-stop").click()
@@ -150,7 +151,7 @@ def test_one_click_reload_infer_and_portuguese(page, dataset, embedder_dir):
     expect(plot).not_to_have_text(first, timeout=60_000)  # and it keeps updating
     pg.screenshot(path=str(ARTIFACTS / "one_click_running.png"), full_page=True)
 
-    pg.reload(wait_until="networkidle")  # the job lives on; the page finds it again
+    pg.reload(wait_until="load")  # the job lives on; the page finds it again
     expect(pg.locator("#exp-name textarea, #exp-name input").first).to_have_value("voice", timeout=20_000)
     expect(status.locator(".rvc-job")).to_have_attribute("data-kind", "one-click", timeout=20_000)
     expect(status.locator(".rvc-job")).to_have_attribute("data-status", "done", timeout=240_000)
