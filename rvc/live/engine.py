@@ -91,15 +91,10 @@ class LiveEngine:
 
     def process(self, block: np.ndarray) -> np.ndarray:
         """One block of :attr:`block_samples` 16 kHz samples in, :attr:`out_block` samples out."""
-        from scipy import signal
-
         if len(block) != self.block_samples:
             raise RvcError(f"a live block has {self.block_samples} samples at 16 kHz, not {len(block)}")
         t0 = time.perf_counter()
-        x, self.zi = signal.sosfilt(self.sos, np.asarray(block, np.float64), zi=self.zi)
-        self.x = np.concatenate([self.x[len(x) :], x.astype(np.float32)])
-        self.f0 = np.concatenate([self.f0[self.nb :], np.zeros(self.nb, np.float32)])
-        self.received += self.nb
+        self._take(block)
         if self.gate and float(np.sqrt(np.mean(np.square(block, dtype=np.float64)))) < self.gate:
             self.stats.silent += 1
             self.tail[:] = 0.0
@@ -113,16 +108,20 @@ class LiveEngine:
     def skip(self, block: np.ndarray) -> np.ndarray:
         """Drops a block to catch up: it enters the window (the next blocks keep their context) unconverted, and
         silence of its length goes out; counted in ``stats.dropped``."""
+        self._take(block)
+        self.tail[:] = 0.0
+        self.phase = 0.0
+        self.stats.dropped += 1
+        return np.zeros(self.out_block, np.float32)
+
+    def _take(self, block: np.ndarray) -> None:
+        """The block high-passed (the filter's state carried on) into the window; its frames' pitch still 0."""
         from scipy import signal
 
         x, self.zi = signal.sosfilt(self.sos, np.asarray(block, np.float64), zi=self.zi)
         self.x = np.concatenate([self.x[len(x) :], x.astype(np.float32)])
         self.f0 = np.concatenate([self.f0[self.nb :], np.zeros(self.nb, np.float32)])
         self.received += self.nb
-        self.tail[:] = 0.0
-        self.phase = 0.0
-        self.stats.dropped += 1
-        return np.zeros(self.out_block, np.float32)
 
     def _convert(self) -> np.ndarray:
         """The window through the model; the decoded new audio, ``(new) * upp`` samples."""
