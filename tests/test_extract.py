@@ -128,7 +128,7 @@ def test_bad_inputs(tmp_path, dataset, embedder_dir, monkeypatch):
     monkeypatch.setenv("RVC_PRETRAINED_DIR", str(tmp_path / "pretrained"))
     with pytest.raises(WeightsError, match=r"rmvpe.pt .* missing .*resolve/main/rmvpe.pt"):
         X.extract(exp, X.ExtractConfig(f0_method="rmvpe", embedder=embedder_dir))
-    with pytest.raises(WeightsError, match=r"config.json \(hubert_base\) is missing"):
+    with pytest.raises(WeightsError, match=r"config.json \(contentvec\) is missing"):
         X.extract(exp, X.ExtractConfig(f0_method="pm"))
     corrupt = tmp_path / "pretrained" / "rmvpe.pt"
     corrupt.parent.mkdir(exist_ok=True)

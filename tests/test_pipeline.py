@@ -158,12 +158,20 @@ def test_packages_import_safely(tmp_path):
     assert got.card.epoch == 5
 
     # what people share: nested folders; member names never used as paths
-    evil = tmp_path / "evil.zip"
-    with zipfile.ZipFile(evil, "w") as z:
-        z.write(model, "../../outside/singer.pth")
-        z.write(index, "/abs/added_x.index")
-    got = import_package(evil, tmp_path / "imported2")
-    assert got.model.parent == tmp_path / "imported2" and not (tmp_path / "outside").exists()
+    nested = tmp_path / "nested.zip"
+    with zipfile.ZipFile(nested, "w") as z:
+        z.write(model, "My Voice/weights/singer.pth")
+        z.write(index, "My Voice/logs/added_x.index")
+    got = import_package(nested, tmp_path / "imported2")
+    assert got.model == tmp_path / "imported2" / "singer.pth" and got.index == tmp_path / "imported2" / "added_x.index"
+    # an entry pointing outside the folder: the archive is refused, nothing written
+    for entry in ("../../outside/singer.pth", "/abs/singer.pth", "C:\\x\\singer.pth"):
+        evil = tmp_path / "evil.zip"
+        with zipfile.ZipFile(evil, "w") as z:
+            z.writestr(zipfile.ZipInfo(entry), model.read_bytes())  # ZipInfo keeps the name as given
+        with pytest.raises(RvcError, match="points outside the folder"):
+            import_package(evil, tmp_path / "imported3")
+    assert not (tmp_path / "outside").exists() and not (tmp_path / "imported3").exists()
 
     # the same name with other content keeps the existing file
     (tmp_path / "o").mkdir()

@@ -27,6 +27,7 @@ from rvc.cli.args import (
     train_config,
 )
 from rvc.cli.evaluate import add_eval_commands
+from rvc.cli.importing import add_import_command
 from rvc.cli.live import add_live_command
 from rvc.cli.printing import print_progress
 from rvc.core.config import SAMPLE_RATES, VERSIONS
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_commands(sub)
     add_eval_commands(sub)
     add_live_command(sub)
+    add_import_command(sub)
     return parser
 
 
@@ -343,8 +345,9 @@ def cmd_download(args: argparse.Namespace) -> int:
     if args.list or not (args.names or args.all):
         have = weights.status()
         for name, (what, files) in sorted(reg.items()):
-            size = sum(f.size for f in files) / 1e6
-            print(f"{'ok ' if have[name] else '-  '} {name:16} {size:8.1f} MB  {what}")
+            known = [f.size for f in files if f.size is not None]
+            size = f"{sum(known) / 1e6:8.1f} MB" if len(known) == len(files) else "    size ?"
+            print(f"{'ok ' if have[name] else '-  '} {name:20} {size}  {what}; {weights.provenance(name)}")
         return 0
     names = sorted(reg) if args.all else args.names
     unknown = [n for n in names if n not in reg]

@@ -60,3 +60,7 @@ class PitchError(RvcError, ValueError):
 
 class EvaluationError(RvcError, ValueError):
     """A recording or model that cannot be evaluated (not audio, silent, too short, a model of the wrong kind)."""
+
+
+class DownloadError(RvcError):
+    """A download failed: unreachable, refused, interrupted (resumable), too large, or not the file expected."""

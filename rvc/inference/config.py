@@ -29,7 +29,9 @@ class ConvertConfig:
     resample_sr: int = option(0, "output sample rate (0: the model's)", minimum=0, maximum=48000, step=100)
     speaker: int = option(0, "speaker id (default {default})", minimum=0)
     device: str = option("auto", "auto, cpu or cuda", choices=DEVICES)
-    embedder: Path | None = option(None, "HuBERT/ContentVec folder or .pt (default hubert_base)")
+    embedder: str | None = option(
+        None, "content encoder: empty for the model's own (refused when another), a name, or a folder/.pt"
+    )
     rmvpe: Path | None = option(None, "rmvpe.pt to use")
     # bf16: the generator under autocast; on CPUs with AVX-512 BF16 or AMX its decoder runs about 2.3x faster
     # (bench/RESULTS.md: 60 s in 31.6 s instead of 71 s, MCD 0.18 dB and GE2E similarity 1.000 against fp32)

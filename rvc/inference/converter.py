@@ -98,8 +98,11 @@ class Converter:
         embedder: Embedder | None = None,
     ) -> None:
         """``model``: a model file, its loaded contents, or a generator already in memory (training evaluates its
-        own, on its device); ``embedder``: one already loaded (an evaluation shares it with its metrics)."""
-        from rvc.content import hubert
+        own, on its device); ``embedder``: one already loaded (an evaluation shares it with its metrics), used when
+        it is the model's own.
+
+        The content encoder is the one the model was trained with (its ``embedder_model``; contentvec when it
+        records none), downloaded on first use; ``cfg.embedder`` naming another one is refused (EmbedderError)."""
         from rvc.hub import weights
         from rvc.models.synthesizer import Synthesizer, load_generator
         from rvc.nn.devices import pick_precision, resolve_device
@@ -119,8 +122,7 @@ class Converter:
         self.precision_note = f"{self.precision} ({why})"  # what the UI and the CLI show
         if cfg.speaker >= c.spk_embed_dim:
             raise RvcError(f"speaker {cfg.speaker} does not exist: this model has {c.spk_embed_dim}")
-        say("loading the content encoder")
-        self.embedder = embedder or hubert.load_embedder(cfg.embedder or weights.ensure("hubert_base"), self.device)
+        self.embedder = self._content_encoder(model, embedder, say)
         self.index: Any = None
         self.index_vectors: np.ndarray | None = None
         if cfg.index is not None and cfg.index_rate > 0:
@@ -130,6 +132,23 @@ class Converter:
             say(f"loading pitch ({cfg.f0_method})")
             rm = cfg.rmvpe or (weights.ensure("rmvpe") if cfg.f0_method == "rmvpe" else None)
             self.estimate = make_estimator(cfg.f0_method, rmvpe_path=rm, device=self.device)
+
+    def _content_encoder(self, model: Any, shared: Embedder | None, say: Callable[[str], None]) -> Embedder:
+        from rvc.content import embedders, hubert
+
+        chosen = embedders.parse(self.cfg.embedder)
+        meta = self.net.meta
+        if meta is None:  # a generator in memory: its caller knows what it was trained with
+            choice = chosen or embedders.EmbedderChoice(embedders.DEFAULT)
+        else:
+            label = Path(model).name if isinstance(model, (str, Path)) else "this model"
+            choice = embedders.for_model(meta.get("embedder_model"), chosen, label)
+        self.embedder_name = str(choice)
+        path = embedders.locate(choice, lambda p: say(p.message))
+        if shared is not None and Path(shared.source).resolve() == Path(path).resolve():
+            return shared
+        say(f"loading the content encoder ({choice})")
+        return hubert.load_embedder(path, self.device)
 
     def pitch(self, x: np.ndarray, frames: int) -> tuple[np.ndarray, np.ndarray]:
         """``(coarse code, f0 in Hz)`` of ``x``, transposed, padded or cut to ``frames``."""

@@ -103,6 +103,7 @@ class Synthesizer(nn.Module):
         if cfg.resblock != "1":
             raise ValueError(f"resblock type {cfg.resblock!r} is not used by RVC models")
         self.cfg = cfg
+        self.meta: dict[str, Any] | None = None  # a small model's own keys (embedder_model, vocoder…) once loaded
         self.segment_size = cfg.segment_size
         dim = 256 if cfg.version == "v1" else 768
         self.enc_p = ContentEncoder(
@@ -214,7 +215,8 @@ def load_generator(path_or_state: str | Path | dict[str, Any], config: Synthesiz
     state = ckpt.get("weight") or ckpt.get("model")
     if not isinstance(state, dict) or "emb_g.weight" not in state:
         raise ModelFileError(f"{source} holds no RVC generator weights")
-    state = {k: v.float() for k, v in state.items() if isinstance(v, torch.Tensor)}
+    check_vocoder(ckpt.get("vocoder"), source)
+    state = {_legacy_name(k): v.float() for k, v in state.items() if isinstance(v, torch.Tensor)}
     f0 = "enc_p.emb_pitch.weight" in state
     version = "v1" if state["enc_p.emb_phone.weight"].shape[1] == 256 else "v2"
     if config is None:
@@ -226,7 +228,35 @@ def load_generator(path_or_state: str | Path | dict[str, Any], config: Synthesiz
         state = {**{k: v for k, v in model.state_dict().items() if k.startswith("enc_q.")}, **state}
     check_state(model, state, source)
     model.load_state_dict(state, strict=True)
+    if "weight" in ckpt:
+        model.meta = {k: v for k, v in ckpt.items() if k not in ("weight", "config")}
     return model.eval()
+
+
+# Applio's vocoders other than HiFi-GAN are other generator architectures (RefineGAN: a U-Net-like generator
+# with its own upsampling and 24k/32k rates; MRF HiFi-GAN: another multi-receptive-field block layout). They are
+# Applio-only, hidden in its UI and called failed experiments there (Applio #1004): refused by name, not guessed.
+VOCODERS = ("HiFi-GAN",)
+
+
+def check_vocoder(vocoder: Any, source: str) -> None:
+    """Raises :class:`ModelFileError` naming the vocoder of a model whose decoder is not RVC's (NSF-)HiFi-GAN."""
+    if vocoder is None or str(vocoder) in VOCODERS:
+        return
+    raise ModelFileError(
+        f"{source} uses Applio's {vocoder} vocoder, a decoder architecture other than RVC's HiFi-GAN; RVC Studio "
+        "converts HiFi-GAN models only (as RVC WebUI): convert this one in Applio"
+    )
+
+
+def _legacy_name(key: str) -> str:
+    """Applio writes weight-normed tensors as ``.parametrizations.weight.original0/1`` (torch's new weight norm)
+    in models of its own architecture; they are the legacy ``.weight_g``/``.weight_v`` under another name."""
+    if ".parametrizations.weight.original" in key:
+        return key.replace(".parametrizations.weight.original0", ".weight_g").replace(
+            ".parametrizations.weight.original1", ".weight_v"
+        )
+    return key
 
 
 def _infer_config(

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from rvc.audio.io import read_plain_wav
+from rvc.content import embedders
 from rvc.core.config import DEVICES
 from rvc.core.errors import Cancelled, RvcError
 from rvc.core.experiment import Experiment
@@ -86,6 +87,7 @@ class ExtractReport:
     started: str
     finished: str
     complete: bool = True
+    embedder_name: str = "contentvec"  # the registry name (Applio's embedder_model) or "custom"
 
     @property
     def totals(self) -> dict[str, Any]:
@@ -288,14 +290,15 @@ def extract(
             raise PitchError(f"pitch method {method} is unavailable: {status.reason}")
     started, t0 = datetime.now(timezone.utc), time.monotonic()
     with experiment_lock(paths.lock, "extraction"):
-        rmvpe, embedder_path = _weights(config, method, report_to)
+        rmvpe, embedder_path, embedder_name = _weights(config, method, report_to)
         previous = _read_previous(paths.root / REPORT_FILE)
         identity = _identity(embedder_path) if embedder_path else previous.get("embedder", "")
+        embedder_name = embedder_name or previous.get("embedder_name", embedders.DEFAULT)
         _prepare_folders(experiment, pre.run_id, previous, method, identity, config.stages)
         report = ExtractReport(
             experiment=exp.name, preprocess_run=pre.run_id, version=exp.version, use_f0=exp.use_f0,
             f0_method=method, embedder=identity, device=device, pieces=[], seconds={},
-            started=started.isoformat(timespec="seconds"), finished="", complete=False,
+            started=started.isoformat(timespec="seconds"), finished="", complete=False, embedder_name=embedder_name,
         )  # fmt: skip
         write_json_atomic(paths.root / REPORT_FILE, report.to_dict())  # the settings, for a resumed run
         results = {s: PieceResult(s) for s in stems}
@@ -324,19 +327,27 @@ def _needs_torch(method: str | None, stages: tuple[str, ...]) -> bool:
     return "features" in stages or (method is not None and method not in CPU_METHODS)
 
 
-def _weights(config: ExtractConfig, method: str | None, on_progress: ProgressFn) -> tuple[Path | None, Path | None]:
-    """The RMVPE file and the embedder this run needs, fetched on first need; the embedder is None when only the
-    pitch is computed and none was given (the features of the embedder used before are kept)."""
+def _weights(
+    config: ExtractConfig, method: str | None, on_progress: ProgressFn
+) -> tuple[Path | None, Path | None, str | None]:
+    """The RMVPE file and the embedder this run needs (its path and name), fetched on first need; no embedder when
+    only the pitch is computed and none was given (the features of the embedder used before are kept)."""
     from rvc.hub import weights
 
     rmvpe = config.rmvpe
     if method == "rmvpe" and rmvpe is None and "pitch" in config.stages:
         rmvpe = weights.ensure("rmvpe", on_progress=on_progress)
-    if config.embedder:
-        return rmvpe, Path(config.embedder)
-    if "features" in config.stages:
-        return rmvpe, weights.ensure("hubert_base", on_progress=on_progress)
-    return rmvpe, None
+    choice = embedders.parse(config.embedder)
+    if choice is None and "features" not in config.stages:
+        return rmvpe, None, None
+    choice = choice or embedders.EmbedderChoice(embedders.DEFAULT)
+    return rmvpe, embedders.locate(choice, on_progress), embedders.identify(choice)
+
+
+def recorded_embedder(experiment: Experiment) -> str:
+    """The embedder the experiment's features were made with (its registry name or "custom"), as a model
+    exported from it records it; contentvec when Step 2b recorded none."""
+    return str(_read_previous(experiment.paths.root / REPORT_FILE).get("embedder_name") or embedders.DEFAULT)
 
 
 def _prepare_folders(

@@ -122,7 +122,7 @@ def evaluate_models(
     for m in models:
         cfg = ConvertConfig(
             f0_method=method or "rmvpe", index=config.index, index_rate=0.75 if config.index else 0.0,
-            embedder=config.embedder, device=config.device,
+            embedder=_convert_embedder(Path(m), config.embedder), device=config.device,
         )  # fmt: skip
         converter = Converter(Path(m), cfg, embedder=judge.embedder)
         evaluation = judge.judge(converter_fn(converter))
@@ -130,6 +130,16 @@ def evaluate_models(
         if on_model:
             on_model(Path(m), evaluation)
     return sorted(ranked, key=lambda r: -r.evaluation.score)
+
+
+def _convert_embedder(model: Path, judge_embedder: Path | None) -> str | None:
+    """What a model converts with in an evaluation: its own embedder, or the judge's files when the model was
+    trained with a custom one (or records none)."""
+    from rvc.content.embedders import CUSTOM, canonical
+    from rvc.models.package import read_card
+
+    own = canonical(read_card(model).embedder)
+    return str(judge_embedder) if judge_embedder is not None and own in (None, CUSTOM) else None
 
 
 # --- A/B: one piece, two checkpoints -----------------------------------------------------------------------

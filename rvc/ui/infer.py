@@ -116,7 +116,7 @@ def import_model(ctx: UiContext, form: ImportForm) -> tuple[str, gr.Dropdown, gr
     except RvcError as e:
         raise fail(e, form.lang) from e
     return (
-        f"{tr('Imported', form.lang)}: {got.card.summary()}",
+        f"{tr('Imported', form.lang)}: {got.summary()}",
         gr.Dropdown(choices=ctx.models(), value=str(got.model)),
         gr.Dropdown(choices=index_choices(ctx), value=str(got.index) if got.index else ""),
     )

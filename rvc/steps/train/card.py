@@ -12,7 +12,8 @@ from rvc.core.experiment import Experiment
 
 def model_card(experiment: Experiment, epoch: int, step: int) -> dict[str, Any]:
     """The ``info`` text and card keys of a small model exported from this experiment."""
-    from rvc.models.package import card_fields
+    from rvc.models.package import CardFacts, card_fields
+    from rvc.steps.extract import recorded_embedder
     from rvc.steps.preprocess import load_report
 
     try:
@@ -20,4 +21,5 @@ def model_card(experiment: Experiment, epoch: int, step: int) -> dict[str, Any]:
     except RvcError:
         seconds = None
     c = experiment.config
-    return card_fields(epoch, step, c.sample_rate, c.version, c.use_f0, seconds)
+    facts = CardFacts(c.name, epoch, step, c.sample_rate, c.version, c.use_f0, seconds, recorded_embedder(experiment))
+    return card_fields(facts)

@@ -1,0 +1,217 @@
+"""Importing shared models from links: a local HTTP server plays Hugging Face (files, repositories and their API),
+Google Drive (with its confirmation page for large files), direct links, and broken or hostile hosts."""
+
+import http.server
+import io
+import json
+import threading
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from rvc.core.errors import DownloadError, RvcError
+from rvc.hub import links
+from rvc.steps.import_link import ChoiceNeeded, ImportConfig, import_model
+from tests.helpers import tiny_model
+
+CONFIRM_PAGE = """<!DOCTYPE html><html><body>Google Drive can't scan this file for viruses.
+<form id="download-form" action="{base}/download" method="get">
+<input type="submit" value="Download anyway"/><input type="hidden" name="id" value="{id}">
+<input type="hidden" name="export" value="download"><input type="hidden" name="confirm" value="t">
+<input type="hidden" name="uuid" value="abc-123"></form></body></html>"""
+
+
+class Host(http.server.BaseHTTPRequestHandler):
+    """Files by path; ``/api/models/<repo>/tree/<rev>`` lists a repository; Drive's ``/download`` asks to confirm."""
+
+    files: dict[str, bytes] = {}
+    declared: dict[str, int] = {}  # a Content-Length that is not the body's
+    cut: set[str] = set()  # the connection drops half way, once
+    html: set[str] = set()
+    ranges: list[str] = []
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        path, _, query = self.path.partition("?")
+        if path.startswith("/api/models/"):
+            repo = path.removeprefix("/api/models/").split("/tree/")[0]
+            tree = [{"type": "file", "path": p.split("/resolve/main/", 1)[1], "size": len(b)}
+                    for p, b in self.files.items() if p.startswith(f"/{repo}/resolve/main/")]  # fmt: skip
+            return self._send(json.dumps(tree).encode() if tree else b"{}", "application/json", 200 if tree else 404)
+        if path == "/download":
+            params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
+            if "confirm" not in params:
+                base = f"http://127.0.0.1:{self.server.server_port}"
+                return self._send(CONFIRM_PAGE.format(base=base, id=params["id"]).encode(), "text/html")
+            path = f"/drive/{params['id']}"
+        body = self.files.get(path)
+        if body is None:
+            return self._send(b"<html>not found</html>", "text/html", 404)
+        start = int(self.headers["Range"].split("=")[1].split("-")[0]) if self.headers.get("Range") else 0
+        if start:
+            self.ranges.append(self.headers["Range"])
+        self.send_response(206 if start else 200)
+        self.send_header("Content-Type", "text/html" if path in self.html else "application/octet-stream")
+        self.send_header("Content-Length", str(self.declared.get(path, len(body) - start)))
+        if start:
+            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+        if path.startswith("/drive/"):
+            self.send_header("Content-Disposition", 'attachment; filename="shared voice.zip"')
+        self.end_headers()
+        if path in self.declared:
+            return
+        if path in self.cut:
+            self.cut.discard(path)
+            self.wfile.write(body[start : start + (len(body) - start) // 2])
+            self.wfile.flush()
+            self.connection.close()
+            return
+        self.wfile.write(body[start:])
+
+    def _send(self, body, ctype, code=200):
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture(scope="module")
+def model_bytes(tmp_path_factory):
+    return tiny_model(tmp_path_factory.mktemp("m") / "voice.pth").read_bytes()
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, data in members.items():
+            z.writestr(zipfile.ZipInfo(name), data)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def host(monkeypatch, model_bytes):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Host)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    monkeypatch.setenv("HF_ENDPOINT", base)
+    monkeypatch.setenv("RVC_DRIVE_ENDPOINT", base)
+    index = b"IwFl" + bytes(200)
+    Host.files = {
+        "/alice/voice/resolve/main/voice.pth": model_bytes,
+        "/alice/voice/resolve/main/added_IVF4_Flat_nprobe_1_voice_v2.index": index,
+        "/alice/voice/resolve/main/README.md": b"# a voice",
+        "/bob/many/resolve/main/a/one.pth": model_bytes,
+        "/bob/many/resolve/main/b/two.pth": model_bytes,
+        "/bob/many/resolve/main/b/two.index": index,
+        "/drive/1AbCdEfGhIjKlMnOp": _zip({"Shared/voice.pth": model_bytes, "Shared/added_voice_v2.index": index}),
+        "/files/direct.zip": _zip({"voice.pth": model_bytes}),
+        "/files/page.pth": b"<!DOCTYPE html><html>log in</html>",
+        "/files/big.zip": b"x",
+        "/files/cut.pth": model_bytes,
+        "/files/slip.zip": _zip({"../../escape.pth": model_bytes}),
+        "/files/noext": model_bytes,
+    }
+    Host.declared, Host.cut, Host.html, Host.ranges = {"/files/big.zip": 10 * 10**9}, set(), {"/files/page.pth"}, []
+    yield base
+    server.shutdown()
+
+
+def test_link_shapes():
+    hf = links.parse_link("https://huggingface.co/alice/voice/blob/main/models/voice.pth?download=true")
+    assert (hf.kind, hf.repo, hf.revision, hf.path) == ("hf-file", "alice/voice", "main", "models/voice.pth")
+    assert links.parse_link("https://huggingface.co/alice/voice/tree/v2").revision == "v2"
+    assert links.parse_link("https://huggingface.co/datasets/a/b").repo_kind == "datasets"
+    for url in ("https://drive.google.com/file/d/1AbCdEfGhIjKlMnOp/view?usp=sharing",
+                "https://drive.google.com/open?id=1AbCdEfGhIjKlMnOp", "https://drive.google.com/uc?id=1AbCdEfGhIjKlMnOp"):  # fmt: skip
+        assert links.parse_link(url).drive_id == "1AbCdEfGhIjKlMnOp"
+    assert links.parse_link("https://example.com/v.zip").kind == "direct"
+    with pytest.raises(DownloadError, match="Drive folder"):
+        links.parse_link("https://drive.google.com/drive/folders/xyz")
+    with pytest.raises(DownloadError, match="neither a file here nor an http"):
+        links.parse_link("voice.zip")
+
+
+def test_hugging_face_repository_takes_its_model_and_index(host, tmp_path):
+    seen = []
+    got = import_model(f"{host}/alice/voice", tmp_path / "weights", on_progress=seen.append)
+    assert got.model == tmp_path / "weights" / "voice.pth" and got.index.name.startswith("added_IVF4")
+    assert got.card.version == "v2" and got.card.sample_rate == "40k"
+    assert any("MB at" in p.message for p in seen)  # size and speed
+    assert not list((tmp_path / "weights" / ".downloads").iterdir())
+
+
+def test_hugging_face_file_link_and_a_name(host, tmp_path):
+    got = import_model(f"{host}/alice/voice/blob/main/voice.pth", tmp_path / "w", ImportConfig(name="Alice"))
+    assert got.model.name == "Alice.pth" and got.card.name == "Alice"
+
+
+def test_repository_with_several_models_asks(host, tmp_path):
+    with pytest.raises(ChoiceNeeded) as e:
+        import_model(f"{host}/bob/many", tmp_path / "w")
+    assert e.value.options == ["a/one.pth", "b/two.pth"] and not (tmp_path / "w" / "one.pth").exists()
+    got = import_model(f"{host}/bob/many", tmp_path / "w", ImportConfig(file="two.pth"))
+    assert got.model.name == "two.pth" and got.index.name == "two.index"
+
+
+def test_google_drive_confirmation_page(host, tmp_path):
+    got = import_model("https://drive.google.com/file/d/1AbCdEfGhIjKlMnOp/view?usp=sharing", tmp_path / "w")
+    assert got.model.name == "voice.pth" and got.index.name == "added_voice_v2.index"
+
+
+def direct(host: str) -> str:
+    """The same server under another name, so its links are not taken for the hub's ($HF_ENDPOINT)."""
+    return host.replace("127.0.0.1", "localhost")
+
+
+def test_direct_links_and_a_file_without_extension(host, tmp_path):
+    host = direct(host)
+    assert import_model(f"{host}/files/direct.zip", tmp_path / "w").model.name == "voice.pth"
+    assert import_model(f"{host}/files/noext", tmp_path / "w2").model.suffix == ".pth"
+
+
+def test_broken_and_hostile_hosts(host, tmp_path):
+    w, hub, host = tmp_path / "w", host, direct(host)
+    with pytest.raises(DownloadError, match="gave a web page, not a file"):
+        import_model(f"{host}/files/page.pth", w)
+    with pytest.raises(DownloadError, match="declares 10.00 GB, more than the 4.00 GB allowed"):
+        import_model(f"{host}/files/big.zip", w)
+    with pytest.raises(RvcError, match="points outside the folder"):
+        import_model(f"{host}/files/slip.zip", w)
+    assert not (tmp_path / "escape.pth").exists() and not list(w.glob("*.pth"))
+    with pytest.raises(DownloadError, match="no public repository nobody/none"):
+        import_model(f"{hub}/nobody/none", w)
+
+
+def test_interrupted_download_resumes(host, tmp_path, model_bytes):
+    host = direct(host)
+    Host.cut = {"/files/cut.pth"}
+    with pytest.raises(DownloadError, match="run again to resume"):
+        import_model(f"{host}/files/cut.pth", tmp_path / "w")
+    got = import_model(f"{host}/files/cut.pth", tmp_path / "w")
+    assert got.model.read_bytes() == model_bytes and len(Host.ranges) == 1
+
+
+def test_unreachable_is_one_clear_line(tmp_path, monkeypatch):
+    with pytest.raises(DownloadError) as e:
+        import_model("http://127.0.0.1:9/voice.zip", tmp_path / "w")
+    assert "download from http://127.0.0.1:9/voice.zip failed" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_cli_import_json(host, tmp_path):
+    import subprocess
+    import sys
+
+    r = subprocess.run(
+        [sys.executable, "-m", "rvc", "import", f"{host}/alice/voice", "--weights-dir", str(tmp_path / "w"), "--json"],
+        capture_output=True, text=True, env={**__import__("os").environ, "HF_ENDPOINT": host},
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert Path(out["model"]).name == "voice.pth" and out["card"]["version"] == "v2"
+    r = subprocess.run([sys.executable, "-m", "rvc", "import", f"{host}/bob/many", "--weights-dir", str(tmp_path)],
+                       capture_output=True, text=True, stdin=subprocess.DEVNULL)  # fmt: skip
+    assert r.returncode != 0 and "holds 2 models: pick one" in r.stderr and "Traceback" not in r.stderr
