@@ -368,18 +368,18 @@ def test_open_experiment_index_card_package_and_import(served, tiny_experiment):
     imported.mkdir()
     (imported / "voice.zip").write_bytes(Path(zipped).read_bytes())
     (tmp / "weights" / "voice.pth").unlink()  # as on another machine: the zip brings the model back
-    message, model_update, index_update = client.predict(
-        handle_file(str(imported / "voice.zip")), api_name="/import_model"
+    message, model_update, index_update, _ = client.predict(
+        handle_file(str(imported / "voice.zip")), "", None, api_name="/import_model"
     )
     model_path, index_path = model_update["value"], index_update["value"]
     assert message.startswith("Imported: voice: 40k") and Path(model_path) == tmp / "weights" / "voice.pth"
     assert Path(index_path).parent == tmp / "weights" and index_path.endswith("_voice_v2.index")
     with pytest.raises(Exception, match="Invalid file type"):  # the upload's own type check
-        client.predict(handle_file(str(exp.paths.config)), api_name="/import_model")
+        client.predict(handle_file(str(exp.paths.config)), "", None, api_name="/import_model")
     fake = tmp / "fake.zip"
     fake.write_text("not a zip")
     with pytest.raises(Exception, match="fake.zip is not a zip archive"):
-        client.predict(handle_file(str(fake)), api_name="/import_model")
+        client.predict(handle_file(str(fake)), "", None, api_name="/import_model")
 
 
 def test_one_click_and_stop_endpoints_report_bad_input(served):

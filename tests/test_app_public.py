@@ -62,8 +62,10 @@ def test_shared_app_serves_only_experiments_and_models(tmp_path):
         client.predict("voice", "40k", True, "v2", api_name="/create_experiment")
         with pytest.raises(Exception, match="not in the list of choices"):
             client.predict("voice", app.SERVER_FOLDER, "/etc", None, None, "3.7", 1, api_name="/preprocess")
-        with pytest.raises(Exception, match="Server paths are disabled"):
+        with pytest.raises(Exception, match="not in the list of choices"):  # the embedder: names only
             client.predict("voice", "pm", "cpu", "/etc", api_name="/extract")
+        with pytest.raises(Exception, match="local or private address: this app only fetches public links"):
+            client.predict(None, "http://127.0.0.1:9/voice.zip", None, api_name="/import_model")
         with pytest.raises(Exception, match="not in the list of choices|Only the models and indexes listed"):
             client.predict(
                 str(secret), "", None, 0, "pm", 0.75, 3, 0.25, 0.33, 0, "wav", "cpu", "", api_name="/convert"

@@ -80,7 +80,8 @@ def test_steps_1_2a_2b_in_the_browser(page, embedder_dir):
     # Step 2b with pm and the test's random-weight HuBERT
     pg.locator("#ex-method").get_by_text("pm", exact=True).click()
     pg.locator("#ex-device").get_by_text("cpu", exact=True).click()
-    pg.locator("#ex-embedder textarea, #ex-embedder input").first.fill(str(embedder_dir))
+    pg.locator("#ex-embedder input").first.fill(str(embedder_dir))
+    pg.locator("#ex-embedder input").first.press("Enter")  # a typed path: the dropdown's custom value
     pg.locator("#ex-run").click()
     expect(pg.locator("#ex-report textarea")).to_have_value(re.compile(r"^4 of 4 pieces extracted"), timeout=90_000)
     expect(pg.locator("#ex-plot")).to_contain_text("F0 · ")
@@ -137,7 +138,8 @@ def test_one_click_reload_infer_and_portuguese(page, dataset, embedder_dir):
     pg.locator("#pp-folder textarea, #pp-folder input").first.fill(str(dataset))
     pg.locator("#ex-method").get_by_text("pm", exact=True).click()
     pg.locator("#ex-device").get_by_text("cpu", exact=True).click()
-    pg.locator("#ex-embedder textarea, #ex-embedder input").first.fill(str(embedder_dir))
+    pg.locator("#ex-embedder input").first.fill(str(embedder_dir))
+    pg.locator("#ex-embedder input").first.press("Enter")  # a typed path: the dropdown's custom value
     for elem, value in (("#tr-epochs", "6"), ("#tr-batch", "2"), ("#tr-save", "1")):
         pg.locator(f"{elem} input[type=number]").fill(value)
         pg.locator(f"{elem} input[type=number]").press("Enter")
@@ -172,7 +174,8 @@ def test_one_click_reload_infer_and_portuguese(page, dataset, embedder_dir):
     pg.locator("#in-audio input[type=file]").set_input_files(str(src))
     pg.locator("#in-method").get_by_text("pm", exact=True).click()
     pg.locator("#in-device").get_by_text("cpu", exact=True).click()
-    pg.locator("#in-embedder textarea, #in-embedder input").first.fill(str(embedder_dir))
+    pg.locator("#in-embedder input").first.fill(str(embedder_dir))
+    pg.locator("#in-embedder input").first.press("Enter")  # a typed path: the dropdown's custom value
     pg.locator("#in-run").click()
     expect(pg.locator("#in-info")).to_contain_text("at 40000 Hz", timeout=120_000)
     audio = pg.locator("#in-result audio[src]").first
@@ -255,7 +258,8 @@ def _live_start(pg, embedder_dir, expect):
     pg.get_by_role("option", name=re.compile(r"live\.pth$")).click()
     pg.locator("#live-method").get_by_text("pm", exact=True).click()
     pg.locator("#live-device").get_by_text("cpu", exact=True).click()
-    pg.locator("#live-embedder textarea, #live-embedder input").first.fill(str(embedder_dir))
+    pg.locator("#live-embedder input").first.fill(str(embedder_dir))
+    pg.locator("#live-embedder input").first.press("Enter")  # a typed path: the dropdown's custom value
     pg.locator("#live-block input[type=number]").fill("0.2")
     pg.locator("#live-block input[type=number]").press("Enter")
     pg.locator("#live-context input[type=number]").fill("0.5")

@@ -100,6 +100,26 @@ def _drive_link(url: str, path: str, query: dict[str, list[str]]) -> Link:
     return Link("drive", url, drive_id=file_id)
 
 
+def refuse_private(url: str) -> None:
+    """Refuses a link to this machine or its private network (an app others reach must not fetch those for them).
+
+    Raises:
+        DownloadError: the host is loopback, private, link-local or reserved, or does not resolve.
+    """
+    import ipaddress
+    import socket
+
+    host = urlparse(url.strip()).hostname or ""
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except OSError as e:
+        raise DownloadError(f"cannot resolve the host of {url} ({e.strerror or type(e).__name__})") from e
+    for a in addresses:
+        ip = ipaddress.ip_address(str(a).split("%")[0])
+        if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast:
+            raise DownloadError(f"{host} is a local or private address: this app only fetches public links")
+
+
 def resolve_url(link: Link, path: str | None = None) -> str:
     """The download URL of a Hugging Face file (``path`` in a repository link), or of a direct link."""
     if link.kind in ("hf-file", "hf-repo"):

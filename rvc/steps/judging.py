@@ -122,7 +122,7 @@ def evaluate_models(
     for m in models:
         cfg = ConvertConfig(
             f0_method=method or "rmvpe", index=config.index, index_rate=0.75 if config.index else 0.0,
-            embedder=_convert_embedder(Path(m), config.embedder), device=config.device,
+            embedder=_convert_embedder(Path(m), judge.embedder.source), device=config.device,
         )  # fmt: skip
         converter = Converter(Path(m), cfg, embedder=judge.embedder)
         evaluation = judge.judge(converter_fn(converter))
@@ -134,11 +134,14 @@ def evaluate_models(
 
 def _convert_embedder(model: Path, judge_embedder: Path | None) -> str | None:
     """What a model converts with in an evaluation: its own embedder, or the judge's files when the model was
-    trained with a custom one (or records none)."""
+    trained with a custom one, records none, or is a training checkpoint of the experiment (A/B)."""
     from rvc.content.embedders import CUSTOM, canonical
     from rvc.models.package import read_card
 
-    own = canonical(read_card(model).embedder)
+    try:
+        own = canonical(read_card(model).embedder)
+    except ModelFileError:  # a G_*.pth: the experiment's, made with the judge's embedder
+        own = None
     return str(judge_embedder) if judge_embedder is not None and own in (None, CUSTOM) else None
 
 
@@ -198,9 +201,12 @@ def ab_compare(
     embedder_path, method = settings_used(experiment)
     embedder, encoder = load_tools(config.embedder or embedder_path, resolve_device(config.device))
     judge = Judge([original], voice, [], embedder=embedder, encoder=encoder, version=experiment.config.version)
-    cfg = ConvertConfig(f0_method=config.f0_method or method or "rmvpe", index_rate=0.0, device=config.device)
     converted = []
     for model in models:
+        cfg = ConvertConfig(
+            f0_method=config.f0_method or method or "rmvpe", index_rate=0.0, device=config.device,
+            embedder=_convert_embedder(Path(model), embedder.source),
+        )  # fmt: skip
         convert = converter_fn(Converter(Path(model), cfg, embedder=embedder))
         out = fit_length(convert(original.audio), len(original.audio))
         converted.append((out, judge.piece_metrics(original, out)))

@@ -8,6 +8,7 @@ from typing import Any, cast
 
 import gradio as gr
 
+from rvc.core.errors import RvcError
 from rvc.core.options import OptionSpec
 from rvc.jobs.registry import Job
 from rvc.ui.i18n import PT, tr
@@ -52,13 +53,37 @@ def job_html(job: Job | None, lang: str = "en") -> str:
     return f'<div class="rvc-job" data-status="{job.status}" data-kind="{job.kind}">{bar}<div>{text}</div></div>'
 
 
-def embedder_box(elem_id: str, allow_server_paths: bool) -> gr.Textbox:
-    """Own HuBERT/ContentVec model: a server path, so shown only where server paths are allowed."""
-    return gr.Textbox(
-        label=L("Own HuBERT/ContentVec model (folder or .pt on the server; empty: hubert_base)"),
-        visible=allow_server_paths,
-        elem_id=elem_id,
-    )
+MODELS_OWN = ""  # the Infer and Live tabs' embedder choice meaning "the one the model was trained with"
+
+
+def embedder_box(elem_id: str, allow_server_paths: bool, for_model: bool) -> gr.Dropdown:
+    """The content encoder: a named one (downloaded on first use), the model's own (conversion), or, where server
+    paths are allowed, a folder or .pt typed in."""
+    from rvc.hub.weights import EMBEDDERS
+
+    own = [(L("the model's own"), MODELS_OWN)] if for_model else []
+    hint = {
+        (True, False): "The model's own: the one it was trained with (another is refused); downloaded on first use",
+        (True, True): "The model's own: the one it was trained with (another is refused); or a folder or .pt here",
+        (False, False): "contentvec is RVC's; the others are downloaded on first use",
+        (False, True): "contentvec is RVC's; the others are downloaded on first use; or a folder or .pt here",
+    }[(for_model, allow_server_paths)]
+    return gr.Dropdown(
+        [*own, *EMBEDDERS], value=MODELS_OWN if for_model else "contentvec", label=L("Embedder (content encoder)"),
+        info=L(hint), allow_custom_value=allow_server_paths, elem_id=elem_id,
+    )  # fmt: skip
+
+
+def embedder_value(value: str | None, allow_server_paths: bool) -> str | None:
+    """The embedder a form names: a registry name, None for the model's own, or a typed path (where allowed)."""
+    from rvc.hub.weights import EMBEDDERS
+
+    text = (value or "").strip()
+    if not text or text in EMBEDDERS:
+        return text or None
+    if not allow_server_paths:
+        raise RvcError(f"unknown embedder {text!r}: choose one of the list")
+    return text
 
 
 def title(text: str) -> str:

@@ -105,8 +105,28 @@ PT: dict[str, str] = {
     "auto picks fp32 here: bf16 is slower than fp32 on this CPU (no AVX-512 BF16 or AMX)": (
         "auto escolhe fp32 aqui: bf16 é mais lento que fp32 nesta CPU (sem AVX-512 BF16 nem AMX)"
     ),
-    "Own HuBERT/ContentVec model (folder or .pt on the server; empty: hubert_base)": (
-        "Modelo HuBERT/ContentVec próprio (pasta ou .pt no servidor; vazio: hubert_base)"
+    "Embedder (content encoder)": "Embedder (codificador de conteúdo)",
+    "Link (Hugging Face, Google Drive, or a direct .zip/.pth/.index URL)": (
+        "Link (Hugging Face, Google Drive ou uma URL direta de .zip/.pth/.index)"
+    ),
+    "Which model": "Qual modelo",
+    "or a model file": "ou um arquivo de modelo",
+    "This repository holds several models: pick one and press Import again": (
+        "Este repositório tem vários modelos: escolha um e clique em Importar de novo"
+    ),
+    "Paste a link or upload a model .zip (or a .pth) first": "Cole um link ou envie um .zip de modelo (ou um .pth) antes",
+    "the model's own": "o do próprio modelo",
+    "The model's own: the one it was trained with (another is refused); downloaded on first use": (
+        "O do próprio modelo: aquele com que foi treinado (outro é recusado); baixado no primeiro uso"
+    ),
+    "The model's own: the one it was trained with (another is refused); or a folder or .pt here": (
+        "O do próprio modelo: aquele com que foi treinado (outro é recusado); ou uma pasta ou .pt aqui"
+    ),
+    "contentvec is RVC's; the others are downloaded on first use": (
+        "contentvec é o do RVC; os outros são baixados no primeiro uso"
+    ),
+    "contentvec is RVC's; the others are downloaded on first use; or a folder or .pt here": (
+        "contentvec é o do RVC; os outros são baixados no primeiro uso; ou uma pasta ou .pt aqui"
     ),
     "Extract": "Extrair",
     "Summary": "Resumo",
@@ -197,10 +217,8 @@ PT: dict[str, str] = {
     "Model (weights/*.pth)": "Modelo (weights/*.pth)",
     "Index (optional)": "Index (opcional)",
     "Import a model (.zip with .pth and .index, or a .pth)": "Importar um modelo (.zip com .pth e .index, ou um .pth)",
-    "Model file": "Arquivo do modelo",
     "Import": "Importar",
     "Imported": "Importado",
-    "Upload a model .zip (or a .pth) first": "Envie primeiro um .zip de modelo (ou um .pth)",
     "Recording to convert": "Gravação a converter",
     "Transpose (semitones)": "Transpor (semitons)",
     "Index rate": "Taxa do index",

@@ -16,7 +16,7 @@ from rvc.audio.encode import FORMATS
 from rvc.core.errors import RvcError
 from rvc.core.options import config_from, spec
 from rvc.inference.config import ConvertConfig
-from rvc.ui.common import L, Skip, embedder_box, fail, radio, slider
+from rvc.ui.common import L, Skip, embedder_box, embedder_value, fail, radio, slider
 from rvc.ui.context import UiContext
 from rvc.ui.forms import Events, Form, Reporter
 from rvc.ui.i18n import tr
@@ -31,6 +31,8 @@ class ModelForm(Form):
 @dataclass(frozen=True)
 class ImportForm(Form):
     archive: str | None
+    link: str | None = None
+    pick: str | None = None  # which model of a repository holding several
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,8 @@ class InferWidgets:
     batch_run: gr.Button
     batch_info: gr.Markdown
     batch_out: gr.File
+    link: gr.Textbox
+    pick: gr.Dropdown
 
 
 def index_choices(ctx: UiContext) -> list[str]:
@@ -105,20 +109,37 @@ def choose_model(ctx: UiContext, form: ModelForm) -> tuple[str, gr.Dropdown | Sk
     return card, gr.Dropdown(choices=indexes, value=str(matched) if matched else "")
 
 
-def import_model(ctx: UiContext, form: ImportForm) -> tuple[str, gr.Dropdown, gr.Dropdown]:
-    """A model .zip (model and index) or .pth into the weights folder, chosen for conversion."""
+def import_model(
+    ctx: UiContext, form: ImportForm, report: Reporter
+) -> tuple[str, gr.Dropdown, gr.Dropdown, gr.Dropdown]:
+    """A model from a link (Hugging Face, Google Drive, a direct URL) or an uploaded .zip/.pth into the weights
+    folder, chosen for conversion; a repository with several models shows them to pick from."""
+    from rvc.hub.links import refuse_private
     from rvc.models.package import import_package
+    from rvc.steps.import_link import ChoiceNeeded, ImportConfig
+    from rvc.steps.import_link import import_model as fetch_model
 
-    if not form.archive:
-        raise fail("Upload a model .zip (or a .pth) first", form.lang)
+    link = (form.link or "").strip()
+    if not link and not form.archive:
+        raise fail("Paste a link or upload a model .zip (or a .pth) first", form.lang)
     try:
-        got = import_package(Path(form.archive), ctx.weights_dir)
+        if link:
+            if not ctx.settings.allow_server_paths:  # shared: the server fetches public addresses only
+                refuse_private(link)
+            got = fetch_model(link, ctx.weights_dir, ImportConfig(file=form.pick or None), lambda p: report(p.message))
+        else:
+            got = import_package(Path(form.archive or ""), ctx.weights_dir)
+    except ChoiceNeeded as e:
+        text = tr("This repository holds several models: pick one and press Import again", form.lang)
+        return text, gr.Dropdown(), gr.Dropdown(), gr.Dropdown(choices=e.options, value=None, visible=True)
     except RvcError as e:
         raise fail(e, form.lang) from e
+    model = str(got.model) if got.model else None
     return (
         f"{tr('Imported', form.lang)}: {got.summary()}",
-        gr.Dropdown(choices=ctx.models(), value=str(got.model)),
+        gr.Dropdown(choices=ctx.models(), value=model) if model else gr.Dropdown(choices=ctx.models()),
         gr.Dropdown(choices=index_choices(ctx), value=str(got.index) if got.index else ""),
+        gr.Dropdown(choices=[], value=None, visible=False),
     )
 
 
@@ -135,7 +156,7 @@ def check_model(ctx: UiContext, model: str | None, index: str | None) -> None:
 def convert_config(ctx: UiContext, form: InferForm) -> ConvertConfig:
     """The conversion settings of the Infer tab, with the model and index checked (raises RvcError)."""
     check_model(ctx, form.model, form.index)
-    own = (form.embedder or "").strip() if ctx.settings.allow_server_paths else ""
+    own = embedder_value(form.embedder, ctx.settings.allow_server_paths)
     values = {
         "transpose": form.transpose, "f0_method": form.method, "index": form.index or None,
         "index_rate": form.index_rate, "filter_radius": form.radius, "rms_mix_rate": form.rms,
@@ -218,7 +239,7 @@ def _settings(ctx: UiContext, methods: list[str]) -> dict[str, Component]:
         fmt = gr.Radio(list(FORMATS), value=FORMATS[0], label=L("Format"))
         dev = radio(spec(ConvertConfig, "device"), "Device", elem_id="in-device")
         precision = radio(spec(ConvertConfig, "precision"), "Precision", info=precision_hint(), elem_id="in-precision")
-    embedder = embedder_box("in-embedder", ctx.settings.allow_server_paths)
+    embedder = embedder_box("in-embedder", ctx.settings.allow_server_paths, for_model=True)
     return {"transpose": transpose, "method": method, "index_rate": index_rate, "radius": radius, "rms": rms,
             "protect": protect, "resample_sr": resample_sr, "fmt": fmt, "device": dev, "embedder": embedder,
             "precision": precision}  # fmt: skip
@@ -247,7 +268,11 @@ def layout(ctx: UiContext, methods: list[str]) -> InferWidgets:
             refresh = gr.Button("↻", scale=0, min_width=40)
         card = gr.Markdown(elem_id="in-card")
         with gr.Accordion(L("Import a model (.zip with .pth and .index, or a .pth)"), open=False):
-            upload = gr.File(file_types=[".zip", ".pth"], label=L("Model file"), elem_id="in-upload")
+            link = gr.Textbox(
+                label=L("Link (Hugging Face, Google Drive, or a direct .zip/.pth/.index URL)"), elem_id="in-link"
+            )
+            pick = gr.Dropdown([], label=L("Which model"), visible=False, elem_id="in-pick")
+            upload = gr.File(file_types=[".zip", ".pth", ".index"], label=L("or a model file"), elem_id="in-upload")
             import_button = gr.Button(L("Import"), elem_id="in-import")
         audio = gr.Audio(type="filepath", label=L("Recording to convert"), elem_id="in-audio")
         settings = _settings(ctx, methods)
@@ -261,7 +286,7 @@ def layout(ctx: UiContext, methods: list[str]) -> InferWidgets:
             out = gr.File(file_count="multiple", label=L("Converted files"), interactive=False, elem_id="in-batch-out")
     return InferWidgets(
         tab, model, index, refresh, card, upload, import_button, audio, settings, run, info, result, files, batch_run,
-        batch_info, out,
+        batch_info, out, link, pick,
     )  # fmt: skip
 
 
@@ -275,8 +300,8 @@ def wire(ev: Events, w: InferWidgets) -> None:
         event(refresh_lists, None, [w.model, w.index], queue=False, api_visibility="private")
     ev.on(w.model.change, choose_model, ModelForm, {"model": w.model}, [w.card, w.index], api_name="model_card",
           queue=False)  # fmt: skip
-    ev.on(w.import_button.click, import_model, ImportForm, {"archive": w.upload}, [w.card, w.model, w.index],
-          api_name="import_model")  # fmt: skip
+    ev.on_progress(w.import_button.click, import_model, ImportForm, {"archive": w.upload, "link": w.link, "pick": w.pick},
+                   [w.card, w.model, w.index, w.pick], api_name="import_model")  # fmt: skip
     one = {"model": w.model, "index": w.index, "audio": w.audio, **w.settings}
     ev.on_progress(w.run.click, run_convert, ConvertForm, one, [w.info, w.result], api_name="convert",
                    concurrency_id="heavy", concurrency_limit=1)  # fmt: skip

@@ -17,7 +17,7 @@ from rvc.core.options import config_from, spec
 from rvc.inference.config import ConvertConfig
 from rvc.live.config import LiveConfig
 from rvc.live.sessions import LiveBusyError, LiveSession
-from rvc.ui.common import L, embedder_box, fail, radio, slider
+from rvc.ui.common import L, embedder_box, embedder_value, fail, radio, slider
 from rvc.ui.context import UiContext
 from rvc.ui.forms import Events, Form
 from rvc.ui.i18n import tr
@@ -50,7 +50,7 @@ class LiveForm(Form):
 
 def _configs(ctx: UiContext, form: LiveForm) -> tuple[ConvertConfig, LiveConfig]:
     check_model(ctx, form.model, form.index)
-    own = (form.embedder or "").strip() if ctx.settings.allow_server_paths else ""
+    own = embedder_value(form.embedder, ctx.settings.allow_server_paths)
     cfg = config_from(ConvertConfig, {
         "transpose": form.transpose, "f0_method": form.method, "index": form.index or None,
         "index_rate": form.index_rate, "device": form.device, "precision": form.precision, "embedder": own or None,
@@ -159,7 +159,7 @@ def layout(ctx: UiContext, methods: list[str]) -> LiveWidgets:
         with gr.Row():
             device = radio(spec(ConvertConfig, "device"), "Device", elem_id="live-device")
             precision = radio(spec(ConvertConfig, "precision"), "Precision", info=precision_hint())
-        embedder = embedder_box("live-embedder", ctx.settings.allow_server_paths)
+        embedder = embedder_box("live-embedder", ctx.settings.allow_server_paths, for_model=True)
         mic = gr.Audio(sources=["microphone"], streaming=True, type="numpy", label=L("Microphone"), elem_id="live-mic")
         out = gr.Audio(streaming=True, autoplay=True, interactive=False, label=L("Converted"), elem_id="live-out")
         info = gr.Markdown(L("Press the microphone's record button to start."), elem_id="live-readout")

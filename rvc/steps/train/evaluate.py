@@ -164,6 +164,9 @@ def make_evaluator(
         warnings.append(note)
         logger.warning(note)
         return None
-    cfg = ConvertConfig(f0_method=method or "rmvpe", index=None, index_rate=0.0, device=str(device))
+    # the model in training converts with the experiment's embedder, the one the judge loaded
+    cfg = ConvertConfig(
+        f0_method=method or "rmvpe", index=None, index_rate=0.0, device=str(device), embedder=str(embedder.source)
+    )
     logger.info("evaluation set up in %.1f s: %s", time.monotonic() - t0, split.describe())
     return TrainingEvaluator(experiment, config, judge, cfg)

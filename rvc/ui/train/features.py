@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
+from rvc.core.errors import RvcError
 from rvc.core.experiment import Experiment
 from rvc.core.options import spec
 from rvc.steps.extract import ExtractConfig
-from rvc.ui.common import L, Skip, embedder_box, radio, title
+from rvc.ui.common import L, Skip, embedder_box, embedder_value, fail, radio, title
 from rvc.ui.context import UiContext
 from rvc.ui.forms import Events, Form
 
@@ -32,7 +33,7 @@ class ExtractForm(Form):
 class FeatureWidgets:
     method: gr.Radio
     device: gr.Radio
-    embedder: gr.Textbox
+    embedder: gr.Dropdown
     run: gr.Button
     status: gr.HTML
     report: gr.Textbox
@@ -56,10 +57,14 @@ def default_method(methods: list[str], cls: type = ExtractConfig) -> str:
 
 
 def extract_params(ctx: UiContext, exp: Experiment, form: ExtractForm) -> dict[str, Any]:
-    """The extract job's parameters (rvc.steps.tasks); an own embedder is a server path."""
+    """The extract job's parameters (rvc.steps.tasks); the embedder a name, or a server path where allowed."""
     params: dict[str, Any] = {"name": exp.name, "f0_method": form.method, "device": form.device}
-    if (form.embedder or "").strip():
-        params["embedder"] = str(ctx.server_path(form.embedder, "", form.lang))
+    try:
+        embedder = embedder_value(form.embedder, ctx.settings.allow_server_paths)
+    except RvcError as e:
+        raise fail(e, form.lang) from e
+    if embedder:
+        params["embedder"] = embedder
     return params
 
 
@@ -105,7 +110,7 @@ def layout(ctx: UiContext, methods: list[str], unavailable: str) -> FeatureWidge
         )  # fmt: skip
         device = radio(spec(ExtractConfig, "device"), "Device", elem_id="ex-device")
     gr.Markdown(unavailable, elem_id="ex-unavailable")
-    embedder = embedder_box("ex-embedder", ctx.settings.allow_server_paths)
+    embedder = embedder_box("ex-embedder", ctx.settings.allow_server_paths, for_model=False)
     run = gr.Button(L("Extract"), variant="primary", elem_id="ex-run")
     status = gr.HTML(elem_id="ex-status")
     with gr.Row():
