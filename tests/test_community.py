@@ -158,3 +158,20 @@ def test_extraction_records_its_embedder(tiny_experiment, named_embedders):
     from rvc.steps.train.card import model_card
 
     assert model_card(exp, 1, 10)["embedder_model"] == "spin-v2"
+
+
+def test_an_applio_embedder_folder_loads(tmp_path):
+    """Applio's embedders/<name>/: config.json and a pickle pytorch_model.bin of HubertModelWithFinalProj."""
+    from transformers import HubertConfig
+
+    from rvc.content import hubert as H
+    from tests.conftest import SMALL
+
+    torch.manual_seed(3)
+    folder = tmp_path / "embedders" / "spin-v2"
+    net = H._build(HubertConfig(**SMALL))
+    net.config.save_pretrained(folder)
+    torch.save(net.state_dict(), folder / "pytorch_model.bin")  # a pickle of tensors, as Applio ships it
+    emb = H.load_embedder(folder)
+    for version, dim in (("v1", 256), ("v2", 768)):
+        assert emb.features([tone(0.5, 16000)], version)[0].shape == (24, dim)

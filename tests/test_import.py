@@ -215,3 +215,30 @@ def test_cli_import_json(host, tmp_path):
     r = subprocess.run([sys.executable, "-m", "rvc", "import", f"{host}/bob/many", "--weights-dir", str(tmp_path)],
                        capture_output=True, text=True, stdin=subprocess.DEVNULL)  # fmt: skip
     assert r.returncode != 0 and "holds 2 models: pick one" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_zip_bombs_and_links_are_refused(tmp_path, model_bytes):
+    from rvc.models.package import import_package
+
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("voice.pth", model_bytes)
+        z.writestr("added_voice_v2.index", bytes(50 * 2**20))  # 50 MB of zeros pack about 1000:1
+    with pytest.raises(RvcError, match="zip bomb: 'added_voice_v2.index' unpacks"):
+        import_package(bomb, tmp_path / "w")
+    link = zipfile.ZipInfo("voice.pth")
+    link.external_attr = 0o120777 << 16  # a symbolic link entry
+    with zipfile.ZipFile(tmp_path / "link.zip", "w") as z:
+        z.writestr(link, "/etc/passwd")
+    with pytest.raises(RvcError, match="holds a symbolic link"):
+        import_package(tmp_path / "link.zip", tmp_path / "w")
+    huge = tmp_path / "huge.zip"
+    with zipfile.ZipFile(huge, "w") as z:
+        z.writestr("voice.pth", model_bytes)
+    data = bytearray(huge.read_bytes())  # declare 9 GB in the central directory
+    cd = data.rfind(b"PK\x01\x02")
+    data[cd + 24 : cd + 28] = (9 * 10**9 // 4).to_bytes(4, "little")
+    huge.write_bytes(bytes(data))
+    with pytest.raises(RvcError, match="zip bomb|unpacks to"):
+        import_package(huge, tmp_path / "w")
+    assert not (tmp_path / "w").exists()

@@ -283,7 +283,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
         return 0 if ok else 1
     r = convert_file(args.model, args.input, args.output, cfg, args.format, on_progress=say)
     print(
-        f"written: {r.output} ({r.seconds:.2f} s at {r.sample_rate} Hz, {r.chunks} part(s), {r.precision}; {r.timings})",
+        f"written: {r.output} ({r.seconds:.2f} s at {r.sample_rate} Hz, {r.chunks} part(s), {r.precision}, embedder {r.embedder}; {r.timings})",
         file=sys.stderr,
     )
     if args.json:

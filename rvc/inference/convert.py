@@ -44,6 +44,7 @@ class ConvertResult:
     chunks: int
     timings: dict[str, float]
     precision: str = ""  # what the generator ran in, and why (the Converter's precision_note)
+    embedder: str = ""  # the content encoder used: the model's own (or the custom one given)
 
 
 @dataclass
@@ -88,11 +89,15 @@ def _convert_to(
 ) -> ConvertResult:
     if len(x) > converter.cfg.stream_above * SR16:
         sr, seconds, parts, timings = convert_long(converter, x, output, fmt, on_progress)
-        return ConvertResult(output, sr, round(seconds, 3), parts, timings, converter.precision_note)
+        return ConvertResult(
+            output, sr, round(seconds, 3), parts, timings, converter.precision_note, converter.embedder_name
+        )
     audio, sr, info = converter.convert(x, on_progress)
     written_sr = write_audio(output, audio, sr, fmt)
     seconds = round(len(audio) / sr, 3)
-    return ConvertResult(output, written_sr, seconds, info["chunks"], info["timings"], converter.precision_note)
+    return ConvertResult(
+        output, written_sr, seconds, info["chunks"], info["timings"], converter.precision_note, converter.embedder_name
+    )
 
 
 def convert_folder(
