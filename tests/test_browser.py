@@ -278,3 +278,36 @@ def _live_once(pg, embedder_dir, expect) -> float:
     pg.locator("#live-mic").get_by_role("button", name=re.compile("stop", re.I)).first.click()
     expect(readout).to_contain_text("blocks", timeout=20_000)
     return started
+
+
+def test_import_a_shared_model_from_a_link(page, tmp_path):
+    """Paste a link to a shared zip in the Infer tab: the model and its index land in weights/ with their card."""
+    import http.server
+    import threading
+    import zipfile
+
+    from playwright.sync_api import expect
+
+    from tests.helpers import tiny_model
+
+    pg, tmp = page
+    files = tmp_path / "served"
+    model = tiny_model(files / "voice.pth")
+    with zipfile.ZipFile(files / "voice.zip", "w") as z:
+        z.write(model, "Voice/voice.pth")
+        z.writestr("Voice/added_IVF4_Flat_nprobe_1_voice_v2.index", b"IwFl" + bytes(100))
+    handler = lambda *a, **kw: http.server.SimpleHTTPRequestHandler(*a, directory=str(files), **kw)  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        pg.get_by_role("tab", name="Infer").click()
+        pg.get_by_text("Import a model (a link", exact=False).click()
+        pg.locator("#in-link textarea").fill(f"http://127.0.0.1:{server.server_port}/voice.zip")
+        pg.locator("#in-import").click()
+        expect(pg.locator("#in-card")).to_contain_text("Imported: voice: 40k, v2", timeout=60_000)
+        expect(pg.locator("#in-card")).to_contain_text("added_IVF4_Flat_nprobe_1_voice_v2.index")
+        assert (tmp / "weights" / "voice.pth").read_bytes() == model.read_bytes()
+        assert (tmp / "weights" / "added_IVF4_Flat_nprobe_1_voice_v2.index").is_file()
+        pg.screenshot(path=str(ARTIFACTS / "infer_import_link.png"), full_page=True)
+    finally:
+        server.shutdown()

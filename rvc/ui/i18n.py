@@ -216,7 +216,7 @@ PT: dict[str, str] = {
     "### Convert a recording with a trained model": "### Converter uma gravação com um modelo treinado",
     "Model (weights/*.pth)": "Modelo (weights/*.pth)",
     "Index (optional)": "Index (opcional)",
-    "Import a model (.zip with .pth and .index, or a .pth)": "Importar um modelo (.zip com .pth e .index, ou um .pth)",
+    "Import a model (a link, a .zip with .pth and .index, or a .pth)": "Importar um modelo (um link, um .zip com .pth e .index, ou um .pth)",
     "Import": "Importar",
     "Imported": "Importado",
     "Recording to convert": "Gravação a converter",

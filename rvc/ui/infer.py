@@ -267,7 +267,7 @@ def layout(ctx: UiContext, methods: list[str]) -> InferWidgets:
             )
             refresh = gr.Button("↻", scale=0, min_width=40)
         card = gr.Markdown(elem_id="in-card")
-        with gr.Accordion(L("Import a model (.zip with .pth and .index, or a .pth)"), open=False):
+        with gr.Accordion(L("Import a model (a link, a .zip with .pth and .index, or a .pth)"), open=False):
             link = gr.Textbox(
                 label=L("Link (Hugging Face, Google Drive, or a direct .zip/.pth/.index URL)"), elem_id="in-link"
             )
