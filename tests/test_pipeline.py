@@ -64,6 +64,15 @@ def test_one_click_runs_then_skips_then_redoes_what_changed(tmp_path, dataset, e
     card = read_card(first.model)
     assert (card.sample_rate, card.version, card.f0, card.epoch) == ("40k", "v2", True, 2)
     assert card.step > 0 and card.dataset_seconds > 10 and card.info.startswith("2epoch")
+    # Applio's keys, so Applio shows its card: the embedder given as a folder of its own is recorded as custom
+    raw = torch.load(first.model, weights_only=True)
+    assert (raw["embedder_model"], raw["vocoder"], raw["model_name"], raw["speakers_id"]) == (
+        "custom",
+        "HiFi-GAN",
+        "voice",
+        1,
+    )
+    assert raw["dataset_length"].count(":") == 2 and raw["creation_date"][:4].isdigit()
 
     again = P.run(cfg, tmp_path / "logs")
     assert [o.status for o in again.stages] == ["skipped"] * 5
