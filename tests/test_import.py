@@ -30,17 +30,33 @@ class Host(http.server.BaseHTTPRequestHandler):
     cut: set[str] = set()  # the connection drops half way, once
     html: set[str] = set()
     ranges: list[str] = []
+    redirects: dict[str, str] = {}
 
     def log_message(self, *args):
         pass
 
     def do_GET(self):
         path, _, query = self.path.partition("?")
-        if path.startswith("/api/models/"):
-            repo = path.removeprefix("/api/models/").split("/tree/")[0]
+        if path.startswith("/api/models/"):  # the hub's tree API: two entries a page, a Link header to the next
+            repo, _, folder = path.removeprefix("/api/models/").partition("/tree/main")
             tree = [{"type": "file", "path": p.split("/resolve/main/", 1)[1], "size": len(b)}
-                    for p, b in self.files.items() if p.startswith(f"/{repo}/resolve/main/")]  # fmt: skip
-            return self._send(json.dumps(tree).encode() if tree else b"{}", "application/json", 200 if tree else 404)
+                    for p, b in self.files.items() if p.startswith(f"/{repo}/resolve/main{folder}/")]  # fmt: skip
+            if not tree:
+                return self._send(b"{}", "application/json", 404)
+            start = int(query.split("cursor=")[1]) if "cursor=" in query else 0
+            self.send_response(200)
+            if start + 2 < len(tree):
+                self.send_header("Link", f'<{path}?recursive=true&cursor={start + 2}>; rel="next"')
+            body = json.dumps(tree[start : start + 2]).encode()
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            return self.wfile.write(body)
+        if path in self.redirects:  # a redirect that calls itself a web page, as some hosts' do
+            self.send_response(302)
+            self.send_header("Location", self.redirects[path])
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", "0")
+            return self.end_headers()
         if path == "/download":
             params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
             if "confirm" not in params:
@@ -116,6 +132,7 @@ def host(monkeypatch, model_bytes):
         "/files/noext": model_bytes,
     }
     Host.declared, Host.cut, Host.html, Host.ranges = {"/files/big.zip": 10 * 10**9}, set(), {"/files/page.pth"}, []
+    Host.redirects = {"/files/moved.zip": "/files/direct.zip", "/files/inside.zip": "http://127.0.0.1:1/secret.zip"}
     yield base
     server.shutdown()
 
@@ -242,3 +259,46 @@ def test_zip_bombs_and_links_are_refused(tmp_path, model_bytes):
     with pytest.raises(RvcError, match="zip bomb|unpacks to"):
         import_package(huge, tmp_path / "w")
     assert not (tmp_path / "w").exists()
+
+
+def test_a_folder_of_a_repository_and_a_long_file_list(host, tmp_path):
+    got = import_model(f"{host}/bob/many/tree/main/b", tmp_path / "w")  # b/ holds one model: no question
+    assert got.model.name == "two.pth" and got.index.name == "two.index"
+    assert links.hf_files(links.parse_link(f"{host}/alice/voice")) == [  # three files over two pages
+        (p.split("/resolve/main/")[1], len(b)) for p, b in Host.files.items() if p.startswith("/alice/voice/")
+    ]
+
+
+def test_redirects_are_followed_and_checked(host, tmp_path, monkeypatch):
+    assert import_model(f"{direct(host)}/files/moved.zip", tmp_path / "w").model.name == "voice.pth"
+    # an app others reach: the guard sees every hop, so a public link cannot redirect into the server's network
+    seen = []
+
+    def guard(url):
+        seen.append(url)
+        if "127.0.0.1:1/" in url:
+            raise DownloadError("127.0.0.1 is a local or private address: this app only fetches public links")
+
+    monkeypatch.setattr(links, "refuse_private", guard)
+    with pytest.raises(DownloadError, match="local or private address"):
+        import_model(f"{direct(host)}/files/inside.zip", tmp_path / "w2", ImportConfig(public_only=True))
+    assert seen[-1] == "http://127.0.0.1:1/secret.zip" and not [f for f in (tmp_path / "w2").rglob("*") if f.is_file()]
+    with pytest.raises(DownloadError, match="local or private address"):  # the real check, on the link itself
+        links.refuse_private("http://10.0.0.8/x.zip")
+    with pytest.raises(DownloadError, match="local or private address"):
+        links.refuse_private("http://100.64.1.2/x.zip")  # shared address space (not is_private)
+
+
+def test_drive_download_resumes(host, tmp_path):
+    Host.cut = {"/drive/1AbCdEfGhIjKlMnOp"}
+    url = "https://drive.google.com/open?id=1AbCdEfGhIjKlMnOp"
+    with pytest.raises(DownloadError, match="run again to resume"):
+        import_model(url, tmp_path / "w")
+    assert import_model(url, tmp_path / "w").model.name == "voice.pth" and len(Host.ranges) == 1
+
+
+def test_a_name_never_moves_a_model_already_there(host, tmp_path):
+    first = import_model(f"{host}/alice/voice", tmp_path / "w")
+    again = import_model(f"{host}/alice/voice", tmp_path / "w", ImportConfig(name="bob"))
+    assert first.model.is_file() and again.model == tmp_path / "w" / "bob.pth" and again.index.name == "bob.index"
+    assert again.card.name == "bob" and first.index.is_file()

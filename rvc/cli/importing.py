@@ -35,7 +35,10 @@ def cmd_import(args: argparse.Namespace) -> int:
             raise
         for i, option in enumerate(e.options, 1):
             print(f"{i}. {option}", file=sys.stderr)
-        picked = input(f"which model (1-{len(e.options)})? ").strip()
+        try:
+            picked = input(f"which model (1-{len(e.options)})? ").strip()
+        except EOFError:
+            picked = ""
         if not picked.isdigit() or not 1 <= int(picked) <= len(e.options):
             print("nothing imported", file=sys.stderr)
             return 1

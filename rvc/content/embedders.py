@@ -79,11 +79,21 @@ def for_model(recorded: str | None, chosen: EmbedderChoice | None, model: str = 
                             f"{', '.join(NAMES)}: give its folder or .pt as the embedder")  # fmt: skip
     if chosen is None or chosen.name == own:
         return EmbedderChoice(own)
-    copy = f" (a copy of {own} of your own goes in pretrained/embedders/{own}/)" if chosen.path is not None else ""
+    if chosen.path is not None and identify(chosen) == own:  # the user's own copy of that embedder's files
+        return chosen
+    copy = f" (a copy of {own} of your own goes in {_home(own)})" if chosen.path is not None else ""
     raise EmbedderError(
         f"{model} was trained with the {own} embedder; {chosen} gives other features, so the voice would come out "
         f"garbled: leave the embedder empty (or {own}) to use {own}{copy}"
     )
+
+
+def _home(name: str) -> str:
+    """Where a named embedder's files live under the pretrained folder (contentvec: RVC's ``hubert_base/``)."""
+    from rvc.hub import weights
+
+    files = weights.registry().get(name, ("", ()))[1]
+    return f"{weights.pretrained_dir() / Path(files[0].local).parent}/" if files else f"{weights.pretrained_dir()}/"
 
 
 def locate(choice: EmbedderChoice, on_progress: ProgressFn | None = None) -> Path:

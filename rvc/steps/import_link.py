@@ -33,6 +33,8 @@ class ImportConfig:
     name: str | None = option(None, "name for the imported model (default: its file name)")
     file: str | None = option(None, "which model of a repository holding several (its path or file name)")
     max_gb: float = option(4.0, "largest download accepted, GB (default {default})", minimum=0.001)
+    # an app others reach: public links only (every redirect checked), no files of the server
+    public_only: bool = False
 
 
 class ChoiceNeeded(RvcError):
@@ -58,27 +60,26 @@ def import_model(
         validate_name(config.name)
     weights_dir = Path(weights_dir)
     local = Path(source).expanduser()
-    if local.is_file():
-        got = import_package(local, weights_dir)
-    else:
-        link = links.parse_link(source)
-        cap = int(config.max_gb * 1e9)
-        folder = weights_dir / DOWNLOADS
-        if link.kind == "hf-repo":
-            got = _from_repo(link, folder, weights_dir, config, cap, on_progress)
-        else:
-            fetched = links.download(link, folder, cap, on_progress)
-            got = _take(fetched, link.name, weights_dir)
-    return _rename(got, config.name) if config.name else got
+    if not config.public_only and local.is_file():
+        return import_package(local, weights_dir, config.name)
+    link = links.parse_link(source)
+    guard = links.refuse_private if config.public_only else None
+    if guard:
+        guard(source)
+    cap = int(config.max_gb * 1e9)
+    folder = weights_dir / DOWNLOADS
+    if link.kind == "hf-repo":
+        return _from_repo(link, folder, weights_dir, config, cap, on_progress)
+    fetched = links.download(link, folder, cap, on_progress, guard=guard)
+    return _take(fetched, link.name, weights_dir, config.name)
 
 
-def _take(fetched: Fetched, name_hint: str, weights_dir: Path) -> Imported:
+def _take(fetched: Fetched, name_hint: str, weights_dir: Path, name: str | None) -> Imported:
     """A finished download under its real name, imported, then the download removed."""
-    name = _file_name(fetched, name_hint)
-    named = fetched.part.with_name(name)
+    named = fetched.part.with_name(_file_name(fetched, name_hint))
     commit(fetched.part, named)
     try:
-        return import_package(named, weights_dir)
+        return import_package(named, weights_dir, name)
     finally:
         named.unlink(missing_ok=True)
 
@@ -93,8 +94,11 @@ def _file_name(fetched: Fetched, hint: str) -> str:
     if head[:2] in (b"Iw", b"Ix"):  # a faiss index's header
         return "imported.index"
     if head == b"PK\x03\x04":
-        with zipfile.ZipFile(fetched.part) as z:  # torch saves a .pth as a zip holding <name>/data.pkl
-            is_torch = any(n.endswith("/data.pkl") for n in z.namelist())
+        try:
+            with zipfile.ZipFile(fetched.part) as z:  # torch saves a .pth as a zip holding <name>/data.pkl
+                is_torch = any(n.endswith("/data.pkl") for n in z.namelist())
+        except (zipfile.BadZipFile, OSError) as e:
+            raise DownloadError(f"{fetched.url} is an incomplete or damaged zip") from e
         return "imported.pth" if is_torch else "imported.zip"
     raise DownloadError(f"{fetched.url} is neither a model .zip nor a .pth nor an .index")
 
@@ -102,16 +106,17 @@ def _file_name(fetched: Fetched, hint: str) -> str:
 def _from_repo(
     link: links.Link, folder: Path, weights_dir: Path, config: ImportConfig, cap: int, on_progress: ProgressFn | None
 ) -> Imported:
-    files = dict(links.hf_files(link))
+    guard = links.refuse_private if config.public_only else None
+    files = dict(links.hf_files(link, guard))
     model = _pick_model(link, list(files), config.file)
     for path in filter(None, (model, _pick_index(list(files), model))):
         size = files.get(path)
         if size is not None and size > cap:
             raise DownloadError(f"{path} in {link.repo} is {size / 1e9:.2f} GB, more than {cap / 1e9:.2f} GB allowed")
-    got = _take(links.download(link, folder, cap, on_progress, model), model, weights_dir)
+    got = _take(links.download(link, folder, cap, on_progress, model, guard), model, weights_dir, config.name)
     index = _pick_index(list(files), model) if model.lower().endswith(".pth") and got.index is None else None
     if index:
-        extra = _take(links.download(link, folder, cap, on_progress, index), index, weights_dir)
+        extra = _take(links.download(link, folder, cap, on_progress, index, guard), index, weights_dir, config.name)
         got = replace(got, index=extra.index)
     return got
 
@@ -151,20 +156,3 @@ def _pick_index(paths: list[str], model: str) -> str | None:
         if len(added) == 1:
             return added[0]
     return None
-
-
-def _rename(got: Imported, name: str) -> Imported:
-    """The imported files under the name the user gave (``NAME.pth``, ``NAME.index``: the index matches)."""
-
-    def move(path: Path | None, suffix: str) -> Path | None:
-        if path is None or path.name == name + suffix:
-            return path
-        target = path.with_name(name + suffix)
-        if target.exists():
-            raise RvcError(f"{target} already exists: choose another name")
-        path.rename(target)
-        return target
-
-    model, index = move(got.model, ".pth"), move(got.index, ".index")
-    card = replace(got.card, name=name) if got.card else None
-    return Imported(model, index, card)

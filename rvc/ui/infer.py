@@ -114,7 +114,6 @@ def import_model(
 ) -> tuple[str, gr.Dropdown, gr.Dropdown, gr.Dropdown]:
     """A model from a link (Hugging Face, Google Drive, a direct URL) or an uploaded .zip/.pth into the weights
     folder, chosen for conversion; a repository with several models shows them to pick from."""
-    from rvc.hub.links import refuse_private
     from rvc.models.package import import_package
     from rvc.steps.import_link import ChoiceNeeded, ImportConfig
     from rvc.steps.import_link import import_model as fetch_model
@@ -123,10 +122,9 @@ def import_model(
     if not link and not form.archive:
         raise fail("Paste a link or upload a model .zip (or a .pth) first", form.lang)
     try:
-        if link:
-            if not ctx.settings.allow_server_paths:  # shared: the server fetches public addresses only
-                refuse_private(link)
-            got = fetch_model(link, ctx.weights_dir, ImportConfig(file=form.pick or None), lambda p: report(p.message))
+        if link:  # shared: public addresses only, redirects included, and no server files
+            config = ImportConfig(file=form.pick or None, public_only=not ctx.settings.allow_server_paths)
+            got = fetch_model(link, ctx.weights_dir, config, lambda p: report(p.message))
         else:
             got = import_package(Path(form.archive or ""), ctx.weights_dir)
     except ChoiceNeeded as e:
