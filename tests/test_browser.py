@@ -280,8 +280,9 @@ def _live_once(pg, embedder_dir, expect) -> float:
     return started
 
 
-def test_import_a_shared_model_from_a_link(page, tmp_path):
+def test_import_a_shared_model_from_a_link(page, tmp_path, monkeypatch):
     """Paste a link to a shared zip in the Infer tab: the model and its index land in weights/ with their card."""
+    monkeypatch.delenv("RVC_OFFLINE", raising=False)  # the test's own server stands in for the host
     import http.server
     import threading
     import zipfile

@@ -115,6 +115,8 @@ def host(monkeypatch, model_bytes):
     base = f"http://127.0.0.1:{server.server_port}"
     monkeypatch.setenv("HF_ENDPOINT", base)
     monkeypatch.setenv("RVC_DRIVE_ENDPOINT", base)
+    for v in ("RVC_OFFLINE", "HF_HUB_OFFLINE"):
+        monkeypatch.delenv(v, raising=False)
     index = b"IwFl" + bytes(200)
     Host.files = {
         "/alice/voice/resolve/main/voice.pth": model_bytes,
@@ -213,6 +215,10 @@ def test_interrupted_download_resumes(host, tmp_path, model_bytes):
 
 
 def test_unreachable_is_one_clear_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("RVC_OFFLINE", "1")
+    with pytest.raises(DownloadError, match="downloads are off .* yourself and import the file"):
+        import_model("https://huggingface.co/alice/voice", tmp_path / "w")
+    monkeypatch.delenv("RVC_OFFLINE")
     with pytest.raises(DownloadError) as e:
         import_model("http://127.0.0.1:9/voice.zip", tmp_path / "w")
     assert "download from http://127.0.0.1:9/voice.zip failed" in str(e.value) and "\n" not in str(e.value)
@@ -224,8 +230,10 @@ def test_cli_import_json(host, tmp_path):
 
     r = subprocess.run(
         [sys.executable, "-m", "rvc", "import", f"{host}/alice/voice", "--weights-dir", str(tmp_path / "w"), "--json"],
-        capture_output=True, text=True, env={**__import__("os").environ, "HF_ENDPOINT": host},
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "HF_ENDPOINT": host},
+    )  # fmt: skip  (the fixture lifted RVC_OFFLINE from the environment the command inherits)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert Path(out["model"]).name == "voice.pth" and out["card"]["version"] == "v2"

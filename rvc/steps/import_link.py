@@ -18,7 +18,7 @@ from rvc.core.experiment import validate_name
 from rvc.core.files import commit
 from rvc.core.options import option
 from rvc.core.progress import ProgressFn
-from rvc.hub import links
+from rvc.hub import links, weights
 from rvc.hub.http import Fetched
 from rvc.models.package import Imported, import_package
 
@@ -63,6 +63,10 @@ def import_model(
     if not config.public_only and local.is_file():
         return import_package(local, weights_dir, config.name)
     link = links.parse_link(source)
+    if weights.offline():
+        raise DownloadError(
+            f"downloads are off ($RVC_OFFLINE or $HF_HUB_OFFLINE): download {source} yourself and import the file"
+        )
     guard = links.refuse_private if config.public_only else None
     if guard:
         guard(source)
