@@ -50,6 +50,8 @@ def parse(value: str | Path | None) -> EmbedderChoice | None:
     path = Path(str(value)).expanduser()
     if path.exists():
         return EmbedderChoice(CUSTOM, path)
+    if any(c in str(value) for c in "/\\") or str(value).endswith((".pt", ".pth", ".bin")):
+        raise EmbedderError(f"embedder not found: {path}")
     raise EmbedderError(f"unknown embedder {value!r}: give one of {', '.join(NAMES)} or the path of a folder or .pt")
 
 

@@ -16,8 +16,8 @@ from rvc.pitch.methods import F0_METHODS
 class ScoreConfig:
     """How ``rvc score`` measures two recordings."""
 
-    embedder: Path | None = option(
-        None, "HuBERT/ContentVec folder or .pt for content similarity (default: hubert_base)"
+    embedder: str | None = option(
+        None, "content encoder of the content similarity: a name (default contentvec) or a folder/.pt"
     )
     f0_method: str = option("pm", "pitch tracker of the F0 metrics (default {default})", choices=F0_METHODS)
     version: str = option("v2", "the HuBERT features compared: v1 (256-d) or v2 (768-d)", choices=("v1", "v2"))

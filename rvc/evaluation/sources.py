@@ -79,14 +79,17 @@ def load_probes(paths: Sequence[Path]) -> list[Recording]:
     return [Recording(Path(p).name, load_recording(Path(p), "probe")) for p in paths]
 
 
-def load_tools(embedder: Path | None, device: str = "cpu") -> tuple[Embedder, SpeakerEncoder]:
-    """The content encoder (``embedder``, default hubert_base) and the GE2E speaker encoder, loaded once.
+def load_tools(embedder: str | Path | None, device: str = "cpu") -> tuple[Embedder, SpeakerEncoder]:
+    """The content encoder (``embedder``: a name or a folder/.pt, default contentvec) and the GE2E speaker
+    encoder, loaded once.
 
     Raises:
         WeightsError: a weight file is missing (offline) or does not match its checksum.
+        EmbedderError: an unknown embedder name.
     """
+    from rvc.content import embedders
     from rvc.content.hubert import load_embedder
     from rvc.evaluation.speaker import load_speaker_encoder
-    from rvc.hub import weights
 
-    return load_embedder(embedder or weights.ensure("hubert_base"), device), load_speaker_encoder(None, device)
+    choice = embedders.parse(str(embedder) if embedder else None) or embedders.EmbedderChoice(embedders.DEFAULT)
+    return load_embedder(embedders.locate(choice), device), load_speaker_encoder(None, device)

@@ -110,7 +110,7 @@ class ExtractReport:
         lines = [f"{t['done']} of {t['pieces']} pieces extracted, {t['skipped']} skipped"]
         if self.use_f0:
             lines[0] += f"; pitch ({self.f0_method}): {t['f0_frames']} frames, {t['voiced_ratio'] or 0:.0%} voiced"
-        lines[0] += f"; features ({self.version}): {t['feature_frames']} frames"
+        lines[0] += f"; features ({self.version}, embedder {self.embedder_name}): {t['feature_frames']} frames"
         lines.append("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.seconds.items()))
         lines += [f"skipped {p.stem}: {p.skipped}" for p in self.pieces if p.skipped]
         return "\n".join(lines)

@@ -30,8 +30,8 @@ class EvalConfig:
         None, "pitch method of the conversion (default: the experiment's, else rmvpe)", choices=F0_METHODS
     )
     index: Path | None = option(None, "the feature index to convert with (default: none)")
-    embedder: Path | None = option(
-        None, "HuBERT/ContentVec folder or .pt (default: the experiment's, else hubert_base)"
+    embedder: str | None = option(
+        None, "the judge's content encoder: a name or a folder/.pt (default: the experiment's, else contentvec)"
     )
     device: str = option("auto", "auto, cpu or cuda", choices=DEVICES)
     probes: tuple[Path, ...] = option((), "a recording of another voice (repeatable)")
@@ -76,7 +76,8 @@ def make_judge(experiment: Experiment | None, data: Path | None, config: EvalCon
     if (experiment is None) == (data is None):
         raise EvaluationError("give either an experiment (--experiment) or a folder of recordings (--data)")
     probes = load_probes(config.probes)
-    embedder_path, method = config.embedder, config.f0_method
+    embedder_path: str | Path | None = config.embedder
+    method = config.f0_method
     version = "v2"
     if experiment is not None:
         from rvc.steps.extract import settings_used
