@@ -63,13 +63,13 @@ def import_model(
     if not config.public_only and local.is_file():
         return import_package(local, weights_dir, config.name)
     link = links.parse_link(source)
+    guard = links.refuse_private if config.public_only else None
+    if guard:
+        guard(source)
     if weights.offline():
         raise DownloadError(
             f"downloads are off ($RVC_OFFLINE or $HF_HUB_OFFLINE): download {source} yourself and import the file"
         )
-    guard = links.refuse_private if config.public_only else None
-    if guard:
-        guard(source)
     cap = int(config.max_gb * 1e9)
     folder = weights_dir / DOWNLOADS
     if link.kind == "hf-repo":
