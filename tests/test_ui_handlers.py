@@ -124,3 +124,40 @@ def test_event_functions_are_named_after_the_forms_fields(tmp_path):
     assert len(names) == 29 and len(set(names)) == 29 and "lang" not in names
     with pytest.raises(TypeError, match="components missing for"):
         bind(ctx, training_status, TrainForm, ["name"])
+
+
+def test_import_from_a_repository_of_several_models_asks_then_imports(tmp_path, monkeypatch):
+    """The Infer tab's link field: a repository with two models shows a pick list; picking one imports it."""
+    import http.server
+    import threading
+
+    from rvc.ui.infer import ImportForm, import_model
+    from tests.test_import import Host  # the local hub of the import tests
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Host)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    monkeypatch.setenv("HF_ENDPOINT", base)
+    monkeypatch.delenv("RVC_OFFLINE", raising=False)
+    model = tiny_model(tmp_path / "m" / "one.pth").read_bytes()
+    Host.files = {"/bob/many/resolve/main/a/one.pth": model, "/bob/many/resolve/main/b/two.pth": model}
+    Host.declared, Host.cut, Host.html, Host.redirects = {}, set(), set(), {}
+    ctx, said = context(tmp_path), []
+    try:
+        text, _, _, pick = import_model(ctx, ImportForm(archive=None, link=f"{base}/bob/many"), said.append)
+        assert (
+            "several models: pick one" in text
+            and pick.visible
+            and pick.choices == [("a/one.pth", "a/one.pth"), ("b/two.pth", "b/two.pth")]
+        )
+        text, models, _, pick = import_model(
+            ctx, ImportForm(archive=None, link=f"{base}/bob/many", pick="b/two.pth"), said.append
+        )
+        assert text.startswith("Imported: two: 40k, v2") and models.value.endswith("two.pth") and not pick.visible
+        assert any("MB" in line for line in said)  # the download's progress reached the page
+        shared = context(tmp_path, allow_server_paths=False)  # reachable by others: no private addresses
+        with pytest.raises(gr.Error) as e:
+            import_model(shared, ImportForm(archive=None, link=f"{base}/bob/many"), said.append)
+        assert "local or private address" in error_text(e)
+    finally:
+        server.shutdown()
