@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rvc.core.errors import EmbedderError
+from rvc.core.files import file_hash
 from rvc.core.progress import ProgressFn
 from rvc.hub.weights import EMBEDDERS as NAMES
 
@@ -114,8 +115,6 @@ def identify(choice: EmbedderChoice) -> str:
         return choice.name
     if not choice.path.is_dir():
         return CUSTOM
-    import hashlib
-
     from rvc.hub import weights
 
     reg = weights.registry()
@@ -127,11 +126,6 @@ def identify(choice: EmbedderChoice) -> str:
         if not main:
             continue
         mine = choice.path / Path(main[0].local).name
-        if mine.is_file() and mine.stat().st_size == main[0].size:
-            h = hashlib.sha256()
-            with open(mine, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    h.update(block)
-            if h.hexdigest() == main[0].sha256:
-                return name
+        if mine.is_file() and mine.stat().st_size == main[0].size and file_hash(mine).hexdigest() == main[0].sha256:
+            return name
     return CUSTOM

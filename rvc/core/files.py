@@ -8,6 +8,7 @@ the target as it was.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -87,3 +88,13 @@ def save_npy_atomic(path: str | Path, array: np.ndarray) -> None:
     """A ``.npy`` file (features, pitch)."""
     with atomic_write(path, "wb") as f:
         np.save(f, array)
+
+
+def file_hash(path: str | Path, h: Any = None) -> Any:
+    """``h`` (default a new SHA-256) updated with the bytes of ``path``, read in 1 MiB blocks: the one way a file is
+    hashed (``.hexdigest()`` for its digest; a download keeps updating it)."""
+    h = hashlib.sha256() if h is None else h
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rvc.core.errors import DownloadError
+from rvc.core.files import file_hash
 from rvc.core.progress import Progress, ProgressFn
 
 CHUNK = 1 << 20
@@ -36,14 +37,6 @@ class Fetched:
     def head(self, n: int = 512) -> bytes:
         with open(self.part, "rb") as f:
             return f.read(n)
-
-
-def _sha_of(part: Path) -> Any:
-    h = hashlib.sha256()
-    with open(part, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            h.update(block)
-    return h
 
 
 FINAL = ("content-type", "content-disposition", "content-length", "content-range")  # of the file's own response
@@ -138,7 +131,7 @@ def _fetch(
             with client.stream("GET", url, headers=send) as r:
                 if r.status_code == 416 and have:
                     if have == expected_size:
-                        return Fetched(part, have, _sha_of(part).hexdigest(), str(r.url), _headers(r))
+                        return Fetched(part, have, file_hash(part).hexdigest(), str(r.url), _headers(r))
                     part.unlink(missing_ok=True)
                     return None
                 if r.status_code not in (200, 206) or (r.status_code == 206 and not have):
@@ -164,7 +157,7 @@ def _receive(
         raise DownloadError(
             f"{label} declares {total / 1e9:.2f} GB, more than the {max_bytes / 1e9:.2f} GB allowed; nothing kept"
         )
-    h = _sha_of(part) if resume else hashlib.sha256()
+    h = file_hash(part) if resume else hashlib.sha256()
     done = _stream(r, part, resume, h, have if resume else 0, total, max_bytes, label, on_progress)
     info = _headers(r)
     got = Fetched(part, done, h.hexdigest(), str(r.url), info, info.get("content-type", ""))

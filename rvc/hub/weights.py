@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rvc.core.errors import ChecksumError, WeightsError
-from rvc.core.files import atomic_write, commit, write_text_atomic
+from rvc.core.files import atomic_write, commit, file_hash, write_text_atomic
 from rvc.core.progress import Progress, ProgressFn
 
 logger = logging.getLogger(__name__)
@@ -204,12 +204,13 @@ def offline() -> bool:
     return any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in OFFLINE_ENVS)
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
+def _read_json(path: Path) -> dict[str, dict]:
+    """A bookkeeping file of the pretrained folder; missing or unreadable reads as empty (it is rebuilt)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 class _VerifiedCache:
@@ -217,10 +218,7 @@ class _VerifiedCache:
 
     def __init__(self, root: Path) -> None:
         self.path = root / ".verified.json"
-        try:
-            self.data: dict[str, dict] = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            self.data = {}
+        self.data: dict[str, dict] = _read_json(self.path)
 
     def known(self, rel: str, path: Path) -> str | None:
         entry, st = self.data.get(rel), path.stat()
@@ -240,10 +238,7 @@ class _Pins:
 
     def __init__(self, root: Path) -> None:
         self.path = root / ".pins.json"
-        try:
-            self.data: dict[str, dict] = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            self.data = {}
+        self.data: dict[str, dict] = _read_json(self.path)
 
     def revision(self, entry: str) -> str | None:
         return self.data.get("entries", {}).get(entry)
@@ -302,7 +297,7 @@ def verify(wf: WeightFile, path: Path, cache: _VerifiedCache, rel: str, pins: _P
         raise ChecksumError(
             f"{path} is damaged or incomplete: {size:,} bytes, expected {want_size:,}. Delete it to download it again."
         )
-    sha = cache.known(rel, path) or _sha256_file(path)
+    sha = cache.known(rel, path) or file_hash(path).hexdigest()
     if want_sha and sha != want_sha:
         raise ChecksumError(f"{path} is corrupt: SHA-256 {sha}, expected {want_sha}. Delete it to download it again.")
     if want_size is None:
@@ -413,10 +408,7 @@ def _hub_hash(got: Any) -> str | None:
     if re.fullmatch(r"[0-9a-f]{64}", etag):
         return f"ok sha256 {etag}" if etag == got.sha256 else f"hub SHA-256 {etag}, got {got.sha256}"
     if re.fullmatch(r"[0-9a-f]{40}", etag):
-        h = hashlib.sha1(f"blob {got.size}\0".encode())
-        with open(got.part, "rb") as f:
-            for block in iter(lambda: f.read(CHUNK), b""):
-                h.update(block)
+        h = file_hash(got.part, hashlib.sha1(f"blob {got.size}\0".encode()))
         return f"ok git {etag}" if h.hexdigest() == etag else f"hub git blob {etag}, got {h.hexdigest()}"
     return None
 
