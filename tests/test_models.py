@@ -11,6 +11,7 @@ import torch
 
 from rvc import models as M
 from rvc.models import checkpoint as C
+from rvc.models.modules import Flow
 
 FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / "rvc_models"
 CASES = ["v2_40k_f0", "v1_40k_f0", "v2_48k_nof0"]
@@ -176,6 +177,70 @@ def test_windowed_decoding_equals_one_pass():
         whole = dec._run(x, dec.m_source(f0, dec.upp), g)
     assert windowed.shape == whole.shape == (1, 1, frames * dec.upp)
     assert (windowed - whole).abs().max() < 1e-5
+
+
+RATES = [("v1", "32k"), ("v1", "40k"), ("v1", "48k"), ("v2", "32k"), ("v2", "48k")]  # v2 40k is v1's layout
+
+
+def _tiny(version: str, rate: str, f0: bool = True) -> M.Synthesizer:
+    from rvc.core.config import load_model_config
+    from tests.conftest import TINY_MODEL
+
+    hps = load_model_config(rate, version)
+    hps["model"].update(TINY_MODEL)
+    torch.manual_seed(0)
+    net = M.Synthesizer(M.SynthesizerConfig.from_hparams(hps, version, f0)).eval()
+    with torch.no_grad():  # the couplings' last layers start at zero (the flow is then the identity): not here
+        for p in net.flow.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    return net
+
+
+def _reach(f, x: torch.Tensor, frame: int, per_frame: int) -> tuple[float, float]:
+    """How far (in frames, left and right) a change of input frame ``frame`` moves ``f``'s output."""
+    with torch.no_grad():
+        y = f(x)
+        x2 = x.clone()
+        x2[..., frame] += 1.0
+        changed = torch.nonzero((f(x2) - y).abs().amax(dim=(0, 1)) > 0).flatten()
+    left = (frame * per_frame - int(changed.min())) / per_frame
+    return left, (int(changed.max()) + 1 - (frame + 1) * per_frame) / per_frame
+
+
+@pytest.mark.parametrize(("version", "rate"), RATES)
+def test_decoder_and_flow_reach_no_further_than_their_stated_margins(version, rate):
+    """Decoder.OVERLAP (the offline windows' context, live conversion's decoding margin) and Flow.REACH (the
+    frames the flow runs beyond a decoded span) are at least the receptive fields, at every rate and version."""
+    net = _tiny(version, rate)
+    dec, g = net.dec, torch.randn(1, 16, 1)
+    with torch.no_grad():
+        source = dec.m_source(torch.full((1, 60), 150.0), dec.upp)
+    left, right = _reach(lambda z: dec._run(z, source, g), torch.randn(1, 16, 60), 30, dec.upp)
+    assert 5 < max(left, right) <= M.Decoder.OVERLAP, (left, right)
+    mask = torch.ones(1, 1, 80)
+    left, right = _reach(lambda z: net.flow(z, mask, g, reverse=True), torch.randn(1, 16, 80), 40, 1)
+    assert 5 < max(left, right) <= Flow.REACH, (left, right)
+
+
+def test_decoding_a_span_equals_the_whole_decoded_then_cut(monkeypatch):
+    """``infer(head=, length=)`` runs the flow on the span and its reach only and the decoder on the span: past
+    the decoder's own margin at each end (Decoder.OVERLAP, which live conversion decodes and drops) the audio is
+    the one of decoding every frame and cutting (noise draws zeroed; the NSF phase carried in ``phase0``)."""
+    monkeypatch.setattr(torch, "randn_like", lambda t, *a, **k: torch.zeros_like(t))
+    net = _tiny("v2", "48k")
+    frames, head, length = 150, 90, 40
+    phone = torch.randn(1, frames, 768)
+    f0 = 120 + 80 * torch.rand(1, frames)
+    pitch = torch.randint(1, 255, (1, frames))
+    args = (torch.tensor([frames]), pitch, f0, torch.tensor([0]))
+    with torch.inference_mode():
+        whole = net.infer(phone, *args)[0]
+        phase = float(((f0[0, :head].double() / net.cfg.sampling_rate) % 1).sum() * net.dec.upp % 1)
+        part = net.infer(phone, *args, head=head, length=length, phase0=phase)[0]
+    upp, margin = net.dec.upp, M.Decoder.OVERLAP
+    assert part.shape[-1] == length * upp
+    inner = part[..., margin * upp : (length - margin) * upp]
+    assert (inner - whole[..., (head + margin) * upp : (head + length - margin) * upp]).abs().max() < 1e-5
 
 
 def _attention_by_definition(a: M.RelativeAttention, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

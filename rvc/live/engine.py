@@ -24,8 +24,9 @@ import numpy as np
 from rvc.core.errors import RvcError
 from rvc.inference.converter import HOP, SR16, Converter, DecodeSpan, mix_rms
 from rvc.live.config import LiveConfig
+from rvc.models.decoder import Decoder
 
-DEC_MARGIN = 24  # frames decoded before the kept span: more than the decoder's receptive field (Decoder.OVERLAP)
+DEC_MARGIN = Decoder.OVERLAP  # frames decoded before the kept span: more than the decoder's receptive field
 PITCH_CONTEXT = 32  # frames of older audio the pitch of the new frames is estimated with
 HUBERT_PAD = 320  # samples of silence after the window: HuBERT's last 20 ms frame then covers the window's end
 

@@ -86,10 +86,11 @@ class Decoder(nn.Module):
         self.conv_post = nn.Conv1d(c, 1, 7, padding=3, bias=False)
 
     # inference in windows of this many frames, each with OVERLAP frames of context on both sides (more than the
-    # decoder's receptive field, so the joined windows equal one pass); small windows keep every tensor in the
-    # CPU caches and out of fresh mmap'd pages (tensors over 32 MB are mapped and zero-filled on each allocation)
+    # decoder's receptive field, at most 10.5 frames either side at every rate and version: tests/test_models.py
+    # checks it, so the joined windows equal one pass); small windows keep every tensor in the CPU caches and out
+    # of fresh mmap'd pages (tensors over 32 MB are mapped and zero-filled on each allocation)
     WINDOW = 400
-    OVERLAP = 24
+    OVERLAP = 12
 
     def forward(self, x: torch.Tensor, f0: torch.Tensor | None, g: torch.Tensor, phase0: float = 0.0) -> torch.Tensor:
         source = self.m_source(f0, self.upp, phase0) if self.m_source is not None else None

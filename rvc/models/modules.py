@@ -222,7 +222,12 @@ class Flip(nn.Module):
 class Flow(nn.Module):
     """4 couplings, each followed by a channel flip (``flows.0, 2, 4, 6`` hold the parameters)."""
 
-    def __init__(self, channels: int, hidden: int, gin: int, n: int = 4) -> None:
+    COUPLINGS = 4
+    # frames either side that one output frame depends on, at most: each coupling's WaveNet has 3 layers of
+    # kernel 5 (2 frames either side each); tests/test_models.py checks it
+    REACH = COUPLINGS * 3 * 2
+
+    def __init__(self, channels: int, hidden: int, gin: int, n: int = COUPLINGS) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         for _ in range(n):

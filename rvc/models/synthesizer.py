@@ -148,8 +148,9 @@ class Synthesizer(nn.Module):
         """``infer(phone, phone_lengths, pitch, pitchf, sid)`` (``infer(phone, phone_lengths, sid)`` without pitch
         guidance) -> ``(audio [B,1,T·hop], x_mask, (z, z_p, m_p, logs_p))``.
 
-        ``head``, ``length``: decode only frames ``head .. head + length`` (the content encoder and the flow see
-        every frame; live conversion decodes only its new audio); ``phase0``: the NSF sine's phase before it."""
+        ``head``, ``length``: decode only frames ``head .. head + length`` (the content encoder sees every frame,
+        the flow those within its reach of the span: live conversion decodes only its new audio; the latents
+        returned are then those the flow saw); ``phase0``: the NSF sine's phase before it."""
         if self.cfg.f0:
             if len(args) != 3:
                 raise TypeError("infer(phone, phone_lengths, pitch, pitchf, sid) for a model with pitch guidance")
@@ -160,11 +161,15 @@ class Synthesizer(nn.Module):
             pitch, pitchf, (sid,) = None, None, args
         g = self.emb_g(sid).unsqueeze(-1)
         m_p, logs_p, x_mask = self.enc_p(phone, pitch, phone_lengths)
+        span = head or length is not None
+        if span:  # the flow only where the span's frames depend on it (its reach either side): the same z there
+            end = m_p.shape[-1] if length is None else head + length
+            lo, hi = max(0, head - Flow.REACH), min(m_p.shape[-1], end + Flow.REACH)
+            m_p, logs_p, x_mask = m_p[..., lo:hi], logs_p[..., lo:hi], x_mask[..., lo:hi]
         z_p = (m_p + torch.exp(logs_p) * torch.randn_like(m_p) * 0.66666) * x_mask
         z = self.flow(z_p, x_mask, g, reverse=True)
-        if head or length is not None:
-            end = z.shape[-1] if length is None else head + length
-            z, x_mask = z[..., head:end], x_mask[..., head:end]
+        if span:
+            z, x_mask = z[..., head - lo : end - lo], x_mask[..., head - lo : end - lo]
             pitchf = pitchf[:, head:end] if pitchf is not None else None
         audio = self.dec(z * x_mask, pitchf, g, phase0)
         return audio, x_mask, (z, z_p, m_p, logs_p)
