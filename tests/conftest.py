@@ -57,29 +57,33 @@ TINY_MODEL = {
 }  # fmt: skip
 
 
-@pytest.fixture
-def tiny_experiment(tmp_path, dataset, embedder_dir):
-    """A 40k v2 experiment with pitch, preprocessed and extracted, whose model is shrunk to train fast on CPU."""
+def make_tiny_experiment(root, dataset, embedder_dir, name="voice", use_f0=True, version="v2", sample_rate="40k",
+                         data=None):  # fmt: skip
+    """A 40k v2 experiment with pitch in ``root/logs``, preprocessed and extracted, whose model is shrunk to train
+    fast on CPU."""
     import json
 
     from rvc.core.experiment import ExperimentConfig, create_or_open, open_experiment
     from rvc.steps import extract as X
     from rvc.steps import preprocess as pp
 
-    def make(name="voice", use_f0=True, version="v2", sample_rate="40k", data=None):
-        logs = tmp_path / "logs"
-        exp, _ = create_or_open(ExperimentConfig(name, sample_rate, version, use_f0), logs)
-        cfg = json.loads(exp.paths.config.read_text())
-        cfg["model"].update(TINY_MODEL)
-        cfg["train"]["segment_size"] = 4 * cfg["data"]["hop_length"]
-        exp.paths.config.write_text(json.dumps(cfg))
-        exp = open_experiment(name, logs)
-        pp.preprocess_dataset(exp, data or dataset, pp.PreprocessConfig(workers=1))
-        emb = embedder_dir if version == "v2" else None
-        X.extract(exp, X.ExtractConfig(f0_method="pm", embedder=emb or embedder_v1(tmp_path), device="cpu"))
-        return exp
+    logs = root / "logs"
+    exp, _ = create_or_open(ExperimentConfig(name, sample_rate, version, use_f0), logs)
+    cfg = json.loads(exp.paths.config.read_text())
+    cfg["model"].update(TINY_MODEL)
+    cfg["train"]["segment_size"] = 4 * cfg["data"]["hop_length"]
+    exp.paths.config.write_text(json.dumps(cfg))
+    exp = open_experiment(name, logs)
+    pp.preprocess_dataset(exp, data or dataset, pp.PreprocessConfig(workers=1))
+    emb = embedder_dir if version == "v2" else None
+    X.extract(exp, X.ExtractConfig(f0_method="pm", embedder=emb or embedder_v1(root), device="cpu"))
+    return exp
 
-    return make
+
+@pytest.fixture
+def tiny_experiment(tmp_path, dataset, embedder_dir):
+    """``make(name, use_f0, version, sample_rate, data)``: :func:`make_tiny_experiment` in this test's folder."""
+    return lambda *a, **kw: make_tiny_experiment(tmp_path, dataset, embedder_dir, *a, **kw)
 
 
 def embedder_v1(tmp_path):

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,23 +12,35 @@ import pytest
 
 from rvc.audio.io import decode_audio
 from rvc.core.errors import RvcError
+from rvc.core.experiment import open_experiment
 from rvc.inference import convert as V
 from rvc.steps.index import train_index
 from rvc.steps.train import loop as T
 from rvc.steps.train.config import TrainConfig
+from tests.conftest import make_tiny_experiment
 from tests.helpers import espeak
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def trained(tmp_path, tiny_experiment):
-    exp = tiny_experiment()
+@pytest.fixture(scope="module")
+def trained_once(tmp_path_factory, dataset, embedder_dir):
+    """One tiny experiment, preprocessed, extracted and trained for an epoch, for the whole module."""
+    root = tmp_path_factory.mktemp("trained")
+    exp = make_tiny_experiment(root, dataset, embedder_dir)
     cfg = TrainConfig(
-        epochs=1, batch_size=2, no_pretrained=True, device="cpu", weights_dir=tmp_path / "w", discriminator_scale=0.25
+        epochs=1, batch_size=2, no_pretrained=True, device="cpu", weights_dir=root / "w", discriminator_scale=0.25
     )
-    result = T.train(exp, cfg)
-    return exp, result.small_model
+    return root, exp.name, T.train(exp, cfg).small_model.name
+
+
+@pytest.fixture
+def trained(tmp_path, trained_once):
+    """Each test's own copy of the trained experiment and its small model (a test may change either)."""
+    root, name, model = trained_once
+    shutil.copytree(root / "logs", tmp_path / "logs")
+    shutil.copytree(root / "w", tmp_path / "w")
+    return open_experiment(name, tmp_path / "logs"), tmp_path / "w" / model
 
 
 def test_convert_with_index_and_formats(tmp_path, trained, embedder_dir):
