@@ -19,7 +19,7 @@ from typing import Any
 
 from rvc.core.experiment import default_logs_dir
 from rvc.hub.spaces import detect_space
-from rvc.ui.app import build_demo
+from rvc.ui.app import Page, build_demo, build_page
 from rvc.ui.common import I18N, SERVER_FOLDER, UPLOAD
 from rvc.ui.context import AppSettings
 from rvc.ui.train.training import training_text
@@ -28,7 +28,9 @@ __all__ = [
     "SERVER_FOLDER",
     "UPLOAD",
     "AppSettings",
+    "Page",
     "build_demo",
+    "build_page",
     "launch_options",
     "main",
     "parse_args",
@@ -78,10 +80,12 @@ def settings_from(args: argparse.Namespace) -> tuple[AppSettings, bool]:
     return AppSettings(logs_dir=Path(logs_dir), allow_server_paths=allow, space=space), public
 
 
-def launch_options(settings: AppSettings) -> dict[str, Any]:
-    """What ``launch`` gets besides the address: translations, the upload limit, and file access limited to the
-    experiments and models (the job records and the pretrained weights are never served)."""
+def launch_options(settings: AppSettings, page: Page) -> dict[str, Any]:
+    """What ``launch`` gets besides the address: translations, the upload limit, file access limited to the
+    experiments and models (the job records and the pretrained weights are never served), and the page's own
+    routes (the Live tab's WebSocket)."""
     return {
+        "app_kwargs": {"routes": page.routes},
         "i18n": I18N,
         "max_file_size": "1gb",
         "allowed_paths": [str(settings.logs_dir.resolve()), str(settings.weights_dir.resolve())],
@@ -100,7 +104,8 @@ def main(argv: list[str] | None = None) -> None:
     auth = tuple(args.auth.split(":", 1)) if args.auth else None
     if public and auth is None and settings.space is None:
         logger.warning("THIS APP IS OPEN TO ANYONE WHO HAS ITS ADDRESS: start it with --auth user:password")
-    demo = build_demo(settings)
+    page = build_page(settings)
+    demo = page.demo
     concurrency = settings.space.concurrency if settings.space else 1
     _, _, share_url = demo.queue(max_size=16, default_concurrency_limit=concurrency).launch(
         server_name=args.host,
@@ -108,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
         share=args.share and settings.space is None,
         auth=auth,
         prevent_thread_lock=True,
-        **launch_options(settings),
+        **launch_options(settings, page),
     )
     if args.share and settings.space is None and not share_url:
         logger.warning(

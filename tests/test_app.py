@@ -23,14 +23,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def launch(settings):
-    demo = app.build_demo(settings)
+    page = app.build_page(settings)
+    demo = page.demo
     demo.queue(max_size=16, default_concurrency_limit=1)
     _, url, _ = demo.launch(
         prevent_thread_lock=True,
         quiet=True,
         server_name="127.0.0.1",
         server_port=free_port(),
-        **app.launch_options(settings),
+        **app.launch_options(settings, page),
     )
     return demo, url
 
@@ -76,6 +77,8 @@ def test_endpoints_exist(served):
         "/convert_batch",
         "/live_chunk",
         "/live_stop",
+        "/live_open",
+        "/live_close",
     }  # fmt: skip  (each has a test through the client in this file or test_app_public.py)
 
 

@@ -251,7 +251,59 @@ def test_live_tab_with_a_fake_microphone(tmp_path, embedder_dir):
         demo.close()
 
 
-def _live_start(pg, embedder_dir, expect):
+def test_live_over_the_websocket_with_a_fake_microphone(tmp_path, embedder_dir):
+    """Start streams Chromium's fake microphone over the WebSocket through the AudioWorklet: the converted voice
+    plays in the page with the end-to-end latency the page measures (capture to playback, plus the crossfade and
+    search; printed), which is at least the algorithmic latency. A second page is told why it waits and starts by
+    itself when the first stops; closing it frees the slot for the first again."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.helpers import write_wav
+    from tests.test_live import small_model
+
+    (tmp_path / "weights").mkdir()
+    small_model(tmp_path / "weights" / "live.pth")
+    speech = espeak("Hello, this is my live voice. " * 3, tmp_path / "mic_src.wav")
+    x = __import__("rvc.audio.io", fromlist=["decode_audio"]).decode_audio(speech, 48000).samples
+    mic = write_wav(tmp_path / "mic.wav", x, 48000)
+    demo, url = launch(app.AppSettings(logs_dir=tmp_path / "logs", live_sessions=1))
+    args = [*ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={mic}", "--autoplay-policy=no-user-gesture-required"]  # fmt: skip
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+            context = browser.new_context(viewport={"width": 1280, "height": 1600}, permissions=["microphone"])
+            pg = context.new_page()
+            pg.goto(url, wait_until="load")
+            _live_settings(pg, embedder_dir, expect)
+            pg.locator("#live-ws-start").click()
+            e2e = pg.locator("#live-e2e")
+            expect(e2e).to_contain_text(re.compile(r"End to end: \d+ ms.*[1-9]\d* blocks", re.S), timeout=60_000)
+            pg.wait_for_function("() => window.rvcLive.latest && window.rvcLive.latest.played_s > 3", timeout=60_000)
+            latest = pg.evaluate("() => window.rvcLive.latest")
+            pg.screenshot(path=str(ARTIFACTS / "live_ws.png"), full_page=True)
+            assert latest["peak"] > 0 and latest["server"]["algorithmic_latency_ms"] == 260
+            assert 260 <= latest["e2e_ms"] - latest["device_ms"] < 260 + 3000, latest
+            print(f"live (WebSocket): end to end {latest['e2e_ms']:.0f} ms measured in the page (algorithmic 260, "
+                  f"devices {latest['device_ms']:.0f}, gaps {latest['gaps']}, jitter buffer {latest['jitter_ms']:.0f} "
+                  f"ms, compute median {latest['server']['compute_ms_median']:.0f} ms)")  # fmt: skip
+            second = context.new_page()
+            second.goto(url, wait_until="load")
+            _live_settings(second, embedder_dir, expect)
+            second.locator("#live-ws-start").click()
+            expect(second.locator("#live-readout")).to_contain_text("1 live session(s) are running", timeout=30_000)
+            pg.locator("#live-ws-stop").click()  # the first stops: the waiting page starts by itself
+            expect(pg.locator("#live-readout")).to_contain_text("Stopped.", timeout=20_000)
+            expect(second.locator("#live-e2e")).to_contain_text("End to end", timeout=60_000)
+            second.close()  # its socket drops and its page goes: the slot is free for the first page again
+            pg.locator("#live-ws-start").click()
+            expect(e2e).to_contain_text(re.compile(r"End to end: \d+ ms"), timeout=60_000)
+            browser.close()
+    finally:
+        demo.close()
+
+
+def _live_settings(pg, embedder_dir, expect):
     expect(pg.get_by_role("tab", name="Live")).to_be_visible(timeout=60_000)
     pg.get_by_role("tab", name="Live").click()
     pg.locator("#live-model input").click()
@@ -264,6 +316,11 @@ def _live_start(pg, embedder_dir, expect):
     pg.locator("#live-block input[type=number]").press("Enter")
     pg.locator("#live-context input[type=number]").fill("0.5")
     pg.locator("#live-context input[type=number]").press("Enter")
+
+
+def _live_start(pg, embedder_dir, expect):
+    _live_settings(pg, embedder_dir, expect)
+    pg.get_by_text("Through Gradio's streaming audio").click()  # the accordion of the second path
     pg.locator("#live-mic").get_by_role("button", name=re.compile("record", re.I)).first.click()
 
 

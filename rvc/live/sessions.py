@@ -4,6 +4,7 @@ and settings (the model, HuBERT and the index are loaded once and kept warm)."""
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 import uuid
@@ -22,6 +23,7 @@ if TYPE_CHECKING:  # torch: imported when a session opens, not when the page is 
     from rvc.live.engine import LiveEngine
 
 SR16 = 16000
+TICKET_S = 60.0  # a ticket not claimed within this many seconds expires, and its session is closed
 
 
 class LiveBusyError(RvcError):
@@ -85,6 +87,11 @@ class LiveSession:
         }
         return {"block_ms": block_ms, "algorithmic_latency_ms": self.engine.latency_ms, **s, **reply}
 
+    @property
+    def open(self) -> bool:
+        """Still holding its slot (not stopped, its page not closed)."""
+        return self.registry.is_active(self.key)
+
     def close(self) -> None:
         self.registry.release(self.key)
 
@@ -98,6 +105,7 @@ class LiveSessions:
         self.owners: dict[str, str] = {}  # the browser page a session belongs to -> its key
         self.lock = threading.Lock()
         self.converters: dict[tuple[Any, ...], Converter] = {}
+        self.tickets: dict[str, tuple[LiveSession, float]] = {}  # ticket -> the session it opens, when it expires
 
     def open(self, model: Path, cfg: ConvertConfig, live: LiveConfig, owner: str = "") -> LiveSession:
         """A new session (of the page ``owner``, whose earlier one it replaces); raises LiveBusyError when every
@@ -133,6 +141,35 @@ class LiveSessions:
             with self.lock:
                 self.converters = {key: conv}  # the last one only: a model is hundreds of MB
         return conv
+
+    def ticket(self, session: LiveSession) -> str:
+        """A single-use secret that hands ``session`` to a connection of its own (the page's WebSocket): only a
+        page that opened the session through the app (its login included) has it. Unclaimed, it expires after
+        :data:`TICKET_S` and the session is closed."""
+        self._expire()
+        token = secrets.token_urlsafe(24)
+        with self.lock:
+            self.tickets[token] = (session, time.monotonic() + TICKET_S)
+        return token
+
+    def claim(self, token: str) -> LiveSession | None:
+        """The session of an unexpired ticket, once; None for an unknown, used or expired one."""
+        self._expire()
+        with self.lock:
+            found = self.tickets.pop(token, None)
+        return found[0] if found is not None and found[0].open else None
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        with self.lock:
+            gone = [t for t, (_, until) in self.tickets.items() if until < now]
+            stale = [self.tickets.pop(t)[0] for t in gone]
+        for session in stale:
+            session.close()
+
+    def is_active(self, key: str) -> bool:
+        with self.lock:
+            return key in self.active
 
     def release(self, key: str) -> None:
         with self.lock:

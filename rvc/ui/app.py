@@ -3,9 +3,12 @@ module (the Train tab in one per step, :mod:`rvc.ui.train`); this one only puts 
 
 from __future__ import annotations
 
-import gradio as gr
+from dataclasses import dataclass
 
-from rvc.ui import infer, jobs, live
+import gradio as gr
+from starlette.routing import BaseRoute
+
+from rvc.ui import infer, jobs, live, live_socket
 from rvc.ui.common import OPEN_LANGUAGE_SETTINGS, L
 from rvc.ui.context import AppSettings, UiContext
 from rvc.ui.forms import Events
@@ -13,7 +16,21 @@ from rvc.ui.train.features import method_choices
 from rvc.ui.train.tab import train_tab
 
 
+@dataclass(frozen=True)
+class Page:
+    """The UI and the routes served beside Gradio's (the Live tab's WebSocket): ``launch(app_kwargs={"routes":
+    page.routes})``."""
+
+    demo: gr.Blocks
+    routes: list[BaseRoute]
+
+
 def build_demo(settings: AppSettings) -> gr.Blocks:
+    """The UI alone (its Live tab's WebSocket path needs :func:`build_page`'s routes served beside it)."""
+    return build_page(settings).demo
+
+
+def build_page(settings: AppSettings) -> Page:
     """The whole UI for an app served with ``settings``. Starting it imports no torch and loads no model."""
     ctx = UiContext.open(settings)
     methods, unavailable = method_choices()  # the pitch methods this installation can run
@@ -31,7 +48,7 @@ def build_demo(settings: AppSettings) -> gr.Blocks:
         live.wire_page(demo, ctx)
         jobs.wire(ev, jobs_tab)
         jobs.wire_page(ev, demo, banner, step1.name)
-    return demo
+    return Page(demo, live_socket.routes(ctx.live))
 
 
 def header(settings: AppSettings) -> gr.Markdown:

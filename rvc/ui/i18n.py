@@ -85,6 +85,39 @@ PT: dict[str, str] = {
     "### Speak into the microphone and hear the converted voice": "### Fale no microfone e ouça a voz convertida",
     "Press the microphone's record button to start.": "Aperte o botão de gravar do microfone para começar.",
     "Microphone": "Microfone",
+    "Start": "Iniciar",
+    "Stopped.": "Parado.",
+    "Connecting: {alg:.0f} ms algorithmic latency (block + crossfade + search), {precision}.": (
+        "Conectando: {alg:.0f} ms de latência do algoritmo (bloco + transição + busca), {precision}."
+    ),
+    "Press Start (or the microphone's record button below) to start.": (
+        "Aperte Iniciar (ou o botão de gravar do microfone abaixo) para começar."
+    ),
+    "Through Gradio's streaming audio (more latency; for networks that block WebSockets)": (
+        "Pelo áudio em streaming do Gradio (mais latência; para redes que bloqueiam WebSockets)"
+    ),
+    "Streaming: speak. The end-to-end latency appears in a moment.": (
+        "Transmitindo: fale. A latência de ponta a ponta aparece em instantes."
+    ),
+    "End to end: {e2e} ms, measured in this page = {alg} ms algorithmic (block + crossfade + search) + "
+    "{rest} ms of transport, compute and playback buffer, + {dev} ms the browser reports for its audio devices. "
+    "Compute per block: median {med} ms, p99 {p99} ms. {blocks} blocks, {silent} silent, {dropped} dropped to "
+    "catch up; {gaps} gaps in playback (jitter buffer now {jitter} ms); {precision}.": (
+        "De ponta a ponta: {e2e} ms, medidos nesta página = {alg} ms do algoritmo (bloco + transição + busca) + "
+        "{rest} ms de transporte, cálculo e buffer de reprodução, + {dev} ms que o navegador informa para os seus "
+        "dispositivos de áudio. Cálculo por bloco: mediana {med} ms, p99 {p99} ms. {blocks} blocos, {silent} em "
+        "silêncio, {dropped} descartados para alcançar; {gaps} falhas na reprodução (buffer de jitter agora "
+        "{jitter} ms); {precision}."
+    ),
+    "No microphone or audio output could be opened in this browser: {error}": (
+        "Nenhum microfone ou saída de áudio pôde ser aberto neste navegador: {error}"
+    ),
+    "The live stream stopped: {error}": "A transmissão ao vivo parou: {error}",
+    "The live connection was refused or lost (a network that blocks WebSockets? The microphone below streams "
+    "through Gradio instead).": (
+        "A conexão ao vivo foi recusada ou perdida (uma rede que bloqueia WebSockets? O microfone abaixo transmite "
+        "pelo Gradio)."
+    ),
     "Block (s)": "Bloco (s)",
     "Crossfade (s)": "Transição (s)",
     "Context (s)": "Contexto (s)",

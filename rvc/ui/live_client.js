@@ -1,0 +1,150 @@
+// The Live tab's low-latency client (rvc/ui/live.py runs it after Start): the microphone through an AudioWorklet
+// to the server's WebSocket (rvc/ui/live_socket.py) as 16-bit PCM in 20 ms chunks, the converted voice back into
+// a playback queue in the same worklet, and a readout of the end-to-end latency measured here: how long after a
+// sample was captured its converted sample plays (capture and playback run at the same rate, so that is the
+// difference of the two counts), plus the crossfade and search the engine holds back, plus what the browser
+// reports for its audio devices. Argument: the ticket JSON the Start event returned ("" when it failed).
+async (ticketJson) => {
+  const R = (window.rvcLive = window.rvcLive || {});
+  if (R.stop) R.stop();
+  if (!ticketJson) return;
+  const t = JSON.parse(ticketJson);
+  const show = (text) => {
+    const box = document.querySelector("#live-e2e");
+    if (box) box.textContent = text;
+  };
+  const fill = (template, values) => template.replace(/\{(\w+)\}/g, (_, k) => String(values[k] ?? ""));
+  if (t.busy) {
+    // every slot is taken: the page was told why; it tries again until one frees or Stop is pressed
+    const timer = setTimeout(() => document.querySelector("#live-ws-start")?.click(), t.retry_ms);
+    R.stop = () => clearTimeout(timer);
+    return;
+  }
+  const worklet = `
+    class RvcLive extends AudioWorkletProcessor {
+      constructor(options) {
+        super();
+        const o = options.processorOptions;
+        this.chunk = o.chunk; this.block = o.block; this.jitter = o.jitter; this.maxJitter = o.maxJitter;
+        this.step = o.step; this.out = new Int16Array(this.chunk); this.n = 0;
+        this.queue = []; this.head = 0; this.queued = 0; this.debt = 0; this.started = false;
+        this.captured = 0; this.played = 0; this.peak = 0; this.gaps = 0; this.dropped = 0; this.delays = []; this.since = 0;
+        this.port.onmessage = (e) => this.receive(new Int16Array(e.data));
+      }
+      receive(pcm) {
+        if (!this.started) { this.started = true; this.debt = this.jitter; }  // the jitter buffer, in silence
+        this.queue.push(pcm); this.queued += pcm.length;
+        // more than a block and a half and the jitter buffer waiting (blocks came late, then together): the oldest
+        // goes, so the delay stays bounded
+        let extra = this.queued - (this.block + (this.block >> 1) + this.jitter);
+        while (extra > 0 && this.queue.length) {
+          const first = this.queue[0], left = first.length - this.head, take = Math.min(left, extra);
+          this.head += take; this.queued -= take; this.played += take; this.dropped += take; extra -= take;
+          if (this.head >= first.length) { this.queue.shift(); this.head = 0; }
+        }
+      }
+      process(inputs, outputs) {
+        const x = inputs[0] && inputs[0][0];
+        if (x) {
+          for (let i = 0; i < x.length; i++) {
+            this.out[this.n++] = Math.max(-32768, Math.min(32767, Math.round(x[i] * 32767)));
+            if (this.n === this.chunk) { this.port.postMessage(this.out.buffer, [this.out.buffer]); this.out = new Int16Array(this.chunk); this.n = 0; }
+          }
+          this.captured += x.length;
+        }
+        const y = outputs[0][0];
+        let i = 0, fromStream = false;
+        while (i < y.length) {
+          if (this.debt > 0) { const k = Math.min(this.debt, y.length - i); y.fill(0, i, i + k); i += k; this.debt -= k; continue; }
+          if (!this.queued) {
+            if (this.started) {  // the next block is late: a gap, and a longer jitter buffer from now on
+              this.gaps++; this.jitter = Math.min(this.maxJitter, this.jitter + this.step); this.debt = this.step;
+              continue;
+            }
+            y.fill(0, i); break;
+          }
+          const first = this.queue[0], k = Math.min(first.length - this.head, y.length - i);
+          for (let j = 0; j < k; j++) { y[i + j] = first[this.head + j] / 32768; this.peak = Math.max(this.peak, Math.abs(y[i + j])); }
+          if (!fromStream) { this.delays.push(this.captured - this.played); if (this.delays.length > 400) this.delays.shift(); fromStream = true; }
+          i += k; this.head += k; this.queued -= k; this.played += k;
+          if (this.head >= first.length) { this.queue.shift(); this.head = 0; }
+        }
+        for (let c = 1; c < outputs[0].length; c++) outputs[0][c].set(y);
+        if ((this.since += y.length) >= sampleRate / 4) {
+          this.since = 0;
+          const d = this.delays.slice().sort((a, b) => a - b);
+          this.port.postMessage({ stats: true, delay: d.length ? d[d.length >> 1] / sampleRate : null, gaps: this.gaps,
+            dropped: this.dropped / sampleRate, jitter: this.jitter / sampleRate, played: this.played / sampleRate, peak: this.peak });
+        }
+        return true;
+      }
+    }
+    registerProcessor("rvc-live", RvcLive);`;
+  let ctx, mic, ws, node;
+  const stop = (text) => {
+    try { ws && ws.readyState <= 1 && ws.close(1000); } catch (e) {}
+    try { mic && mic.getTracks().forEach((tr) => tr.stop()); } catch (e) {}
+    try { node && node.disconnect(); } catch (e) {}
+    try { ctx && ctx.close(); } catch (e) {}
+    if (text) show(text);
+    R.stop = null;
+  };
+  R.stop = () => stop("");
+  try {
+    ctx = new AudioContext({ sampleRate: t.rate, latencyHint: "interactive" });
+    mic = await navigator.mediaDevices.getUserMedia({
+      audio: { channelCount: 1, echoCancellation: false, noiseSuppression: false, autoGainControl: false },
+    });
+    const url = URL.createObjectURL(new Blob([worklet], { type: "text/javascript" }));
+    await ctx.audioWorklet.addModule(url);
+    URL.revokeObjectURL(url);
+  } catch (e) {
+    stop(fill(t.texts.no_audio, { error: String((e && e.message) || e) }));
+    return;
+  }
+  const rate = ctx.sampleRate;
+  const server = {};
+  node = new AudioWorkletNode(ctx, "rvc-live", {
+    numberOfInputs: 1, numberOfOutputs: 1, outputChannelCount: [2],
+    processorOptions: { chunk: Math.round(rate / 50), block: Math.round((rate * t.block_ms) / 1000),
+      jitter: Math.round(rate * 0.02), step: Math.round(rate * 0.01), maxJitter: Math.round(rate * 0.3) },
+  });
+  const address = new URL(t.path + "?rate=" + rate, window.location.href);
+  address.protocol = address.protocol === "https:" ? "wss:" : "ws:";
+  ws = new WebSocket(address);
+  ws.binaryType = "arraybuffer";
+  const device = () => 1000 * ((ctx.baseLatency || 0) + (ctx.outputLatency || 0));
+  node.port.onmessage = (e) => {
+    if (e.data instanceof ArrayBuffer) {
+      if (ws.readyState === 1) ws.send(e.data);
+      return;
+    }
+    const s = e.data;
+    if (s.delay === null || !server.type) return;
+    const delay = 1000 * s.delay, lag = server.lag_ms, dev = device();
+    const e2e = delay + lag + dev;
+    window.rvcLive.latest = { e2e_ms: e2e, delay_ms: delay, lag_ms: lag, device_ms: dev, gaps: s.gaps,
+      dropped_s: s.dropped, jitter_ms: 1000 * s.jitter, played_s: s.played, peak: s.peak, server };
+    show(fill(t.texts.readout, { e2e: e2e.toFixed(0), alg: server.algorithmic_latency_ms.toFixed(0),
+      rest: (delay + lag - server.algorithmic_latency_ms).toFixed(0), dev: dev.toFixed(0), gaps: s.gaps,
+      jitter: (1000 * s.jitter).toFixed(0), med: server.compute_ms_median.toFixed(0),
+      p99: server.compute_ms_p99.toFixed(0), blocks: server.blocks, silent: server.silent_blocks,
+      dropped: server.dropped_blocks, precision: server.precision }));
+  };
+  ws.onmessage = (e) => {
+    if (typeof e.data !== "string") {
+      node.port.postMessage(e.data, [e.data]);
+      return;
+    }
+    const m = JSON.parse(e.data);
+    if (m.type === "error") stop(fill(t.texts.error, { error: m.message }));
+    else Object.assign(server, m);
+  };
+  ws.onopen = () => {
+    ctx.createMediaStreamSource(mic).connect(node);
+    node.connect(ctx.destination);
+    show(t.texts.started);
+  };
+  ws.onclose = (e) => { if (R.stop) stop(e.code === 1000 || e.code === 1011 ? "" : t.texts.dropped); };
+  await ctx.resume();
+}
