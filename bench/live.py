@@ -5,11 +5,15 @@ method, and the smallest block that keeps up (p99 under the block) with its algo
 
 HuBERT-base and RMVPE have random weights in their real architectures (no hub here), FCPE its real weights. The
 input is speech from the 10-minute benchmark set, fed block by block as a microphone would deliver it (without
-waiting), so the figures are the engine's compute alone; the browser path adds the microphone's chunks and
-the round trips (tests/test_browser.py prints those).
+waiting), so the figures are the engine's compute alone.
+
+``--browser``: the end to end of the Live tab's WebSocket path instead, as the page measures it (capture to
+playback, plus the crossfade and search the engine holds back, plus the audio devices' latency Chromium reports):
+the app served on this machine with the same model, headless Chromium's fake microphone playing the same speech
+in real time, Start pressed, the page's figures read after ``--seconds`` of playback, per method and block.
 
     .venv/bin/python bench/live.py [--methods pm,rmvpe,fcpe] [--blocks 0.1,0.2,0.3,0.5] [--context 1.0]
-        [--seconds 8] [--precision auto] [--device cpu]
+        [--seconds 8] [--precision auto] [--device cpu] [--browser]
 """
 
 from __future__ import annotations
@@ -33,7 +37,11 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--precision", default="auto")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--browser", action="store_true", help="the end to end of the Live tab in headless Chromium")
     args = ap.parse_args()
+    if args.browser:
+        browser(args)
+        return
 
     import torch
     from extract import random_weights
@@ -73,6 +81,64 @@ def main() -> None:
                 smallest[method] = f"{block * 1000:.0f} ms block, {engine.latency_ms:.0f} ms algorithmic latency"
     for method in args.methods.split(","):
         print(f"smallest block that keeps up with {method}: {smallest.get(method, 'none of those measured')}")
+
+
+def browser(args: argparse.Namespace) -> None:
+    """The Live tab's end to end, measured by the page, for each method and block."""
+    import shutil
+    import tempfile
+
+    from extract import random_weights
+    from playwright.sync_api import expect, sync_playwright
+
+    import app
+    from rvc.audio.io import decode_audio
+    from tests.helpers import write_wav
+    from tests.test_app import launch
+    from tests.test_browser import ARGS, CHROMIUM, live_settings
+    from tests.test_live import small_model
+
+    hub, _ = random_weights(HERE / "out")
+    model = small_model(HERE / "out" / "live_v2_40k.pth", full=True)
+    ds, _ = dataset(10)
+    tmp = Path(tempfile.mkdtemp())
+    (tmp / "weights").mkdir()
+    shutil.copy(model, tmp / "weights" / "live.pth")
+    mic = write_wav(tmp / "mic.wav", decode_audio(ds / "take_02_m48.wav", 48000).samples[: 48000 * 20], 48000)
+    demo, url = launch(app.AppSettings(logs_dir=tmp / "logs", live_sessions=1))
+    flags = [*ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+             f"--use-file-for-fake-audio-capture={mic}", "--autoplay-policy=no-user-gesture-required"]  # fmt: skip
+    print(f"{today()} {machine()}; the app and Chromium on this machine; context {args.context} s")
+    print(
+        "| pitch | block ms | algorithmic ms | end to end ms (page) | of which devices ms | gaps | compute median / p99 ms |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    try:
+        with sync_playwright() as p:
+            chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=flags)
+            page = chromium.new_context(permissions=["microphone"]).new_page()
+            page.goto(url, wait_until="load")
+            for method in [m for m in args.methods.split(",") if m]:
+                for block in sorted(float(b) for b in args.blocks.split(",")):
+                    live_settings(page, hub, expect, method=method, block=block, context=args.context)
+                    page.evaluate("() => { if (window.rvcLive) window.rvcLive.latest = null; }")  # the last run's
+                    page.locator("#live-ws-start").click()
+                    page.wait_for_function(
+                        f"() => window.rvcLive && window.rvcLive.latest && window.rvcLive.latest.played_s > {args.seconds}",
+                        timeout=int(1000 * (120 + 4 * args.seconds)),
+                    )
+                    r = page.evaluate("() => window.rvcLive.latest")
+                    s = r["server"]
+                    print(
+                        f"| {method} | {block * 1000:.0f} | {s['algorithmic_latency_ms']:.0f} | {r['e2e_ms']:.0f} | "
+                        f"{r['device_ms']:.0f} | {r['gaps']} | {s['compute_ms_median']:.0f} / {s['compute_ms_p99']:.0f} |",
+                        flush=True,
+                    )
+                    page.locator("#live-ws-stop").click()
+                    expect(page.locator("#live-readout")).to_contain_text("Stopped.")
+            chromium.close()
+    finally:
+        demo.close()
 
 
 if __name__ == "__main__":

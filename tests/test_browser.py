@@ -275,7 +275,7 @@ def test_live_over_the_websocket_with_a_fake_microphone(tmp_path, embedder_dir):
             context = browser.new_context(viewport={"width": 1280, "height": 1600}, permissions=["microphone"])
             pg = context.new_page()
             pg.goto(url, wait_until="load")
-            _live_settings(pg, embedder_dir, expect)
+            live_settings(pg, embedder_dir, expect)
             pg.locator("#live-ws-start").click()
             e2e = pg.locator("#live-e2e")
             expect(e2e).to_contain_text(re.compile(r"End to end: \d+ ms.*[1-9]\d* blocks", re.S), timeout=60_000)
@@ -289,7 +289,7 @@ def test_live_over_the_websocket_with_a_fake_microphone(tmp_path, embedder_dir):
                   f"ms, compute median {latest['server']['compute_ms_median']:.0f} ms)")  # fmt: skip
             second = context.new_page()
             second.goto(url, wait_until="load")
-            _live_settings(second, embedder_dir, expect)
+            live_settings(second, embedder_dir, expect)
             second.locator("#live-ws-start").click()
             expect(second.locator("#live-readout")).to_contain_text("1 live session(s) are running", timeout=30_000)
             pg.locator("#live-ws-stop").click()  # the first stops: the waiting page starts by itself
@@ -303,23 +303,24 @@ def test_live_over_the_websocket_with_a_fake_microphone(tmp_path, embedder_dir):
         demo.close()
 
 
-def _live_settings(pg, embedder_dir, expect):
+def live_settings(pg, embedder_dir, expect, method="pm", block=0.2, context=0.5):
+    """The Live tab's settings for the model ``live.pth`` (bench/live.py --browser uses it too)."""
     expect(pg.get_by_role("tab", name="Live")).to_be_visible(timeout=60_000)
     pg.get_by_role("tab", name="Live").click()
     pg.locator("#live-model input").click()
     pg.get_by_role("option", name=re.compile(r"live\.pth$")).click()
-    pg.locator("#live-method").get_by_text("pm", exact=True).click()
+    pg.locator("#live-method").get_by_text(method, exact=True).click()
     pg.locator("#live-device").get_by_text("cpu", exact=True).click()
     pg.locator("#live-embedder input").first.fill(str(embedder_dir))
     pg.locator("#live-embedder input").first.press("Enter")  # a typed path: the dropdown's custom value
-    pg.locator("#live-block input[type=number]").fill("0.2")
+    pg.locator("#live-block input[type=number]").fill(str(block))
     pg.locator("#live-block input[type=number]").press("Enter")
-    pg.locator("#live-context input[type=number]").fill("0.5")
+    pg.locator("#live-context input[type=number]").fill(str(context))
     pg.locator("#live-context input[type=number]").press("Enter")
 
 
 def _live_start(pg, embedder_dir, expect):
-    _live_settings(pg, embedder_dir, expect)
+    live_settings(pg, embedder_dir, expect)
     pg.get_by_text("Through Gradio's streaming audio").click()  # the accordion of the second path
     pg.locator("#live-mic").get_by_role("button", name=re.compile("record", re.I)).first.click()
 

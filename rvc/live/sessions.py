@@ -8,9 +8,11 @@ import secrets
 import threading
 import time
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -23,6 +25,7 @@ if TYPE_CHECKING:  # torch: imported when a session opens, not when the page is 
     from rvc.live.engine import LiveEngine
 
 SR16 = 16000
+T = TypeVar("T")
 TICKET_S = 60.0  # a ticket not claimed within this many seconds expires, and its session is closed
 
 
@@ -48,7 +51,11 @@ class LiveSession:
         """A microphone chunk (any rate, int16 or float, mono or not) in; the converted audio of every whole block
         it completes out (model rate; empty until a block is complete). When the chunks arrive later than real
         time by more than ``max_backlog`` blocks (conversion fell behind, or the model was loading), a block is
-        dropped (silence goes out) and the count starts again: the delay stays bounded."""
+        dropped (silence goes out) and the count starts again: the delay stays bounded. Runs on the sessions'
+        compute thread (:meth:`LiveSessions.run`), whichever thread calls it."""
+        return self.registry.run(self._feed, rate, chunk)
+
+    def _feed(self, rate: int, chunk: np.ndarray) -> np.ndarray:
         import soxr
 
         t0 = time.perf_counter()
@@ -96,6 +103,18 @@ class LiveSession:
         self.registry.release(self.key)
 
 
+def warm_up(conv: Converter, live: LiveConfig) -> None:
+    """One block of quiet noise through a throwaway engine: a model's first call at a shape builds its kernels
+    (about a second), which would otherwise fall on the stream's first block and make it drop the next ones."""
+    import dataclasses
+
+    from rvc.live.engine import LiveEngine
+
+    engine = LiveEngine(conv, dataclasses.replace(live, silence_db=-100.0))
+    noise = np.random.default_rng(0).standard_normal(engine.block_samples).astype(np.float32)
+    engine.process(0.01 * noise)
+
+
 class LiveSessions:
     """The live slots of one server and the converters they share."""
 
@@ -106,6 +125,16 @@ class LiveSessions:
         self.lock = threading.Lock()
         self.converters: dict[tuple[Any, ...], Converter] = {}
         self.tickets: dict[str, tuple[LiveSession, float]] = {}  # ticket -> the session it opens, when it expires
+        # The sessions' torch work (their converters' loading and every block) runs on this one thread. Each thread
+        # that runs torch keeps an OpenMP team of its own, and OpenMP's threads spin between parallel regions only
+        # while there are no more of them than CPUs: once a second thread has run torch, every small operation
+        # waits for its team to wake up (measured on 2 cores: a 500 ms block in 340 ms on one thread, 470 ms once
+        # a second thread had run torch too).
+        self.compute = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rvc-live")
+
+    def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on the sessions' compute thread (the caller waits; not to be called from that thread)."""
+        return self.compute.submit(fn, *args).result()
 
     def open(self, model: Path, cfg: ConvertConfig, live: LiveConfig, owner: str = "") -> LiveSession:
         """A new session (of the page ``owner``, whose earlier one it replaces); raises LiveBusyError when every
@@ -125,7 +154,9 @@ class LiveSessions:
         from rvc.live.engine import LiveEngine
 
         try:
-            return LiveSession(key, LiveEngine(self._converter(model, cfg), live), self)
+            conv = self.run(self._converter, model, cfg)
+            self.run(warm_up, conv, live)
+            return LiveSession(key, LiveEngine(conv, live), self)
         except BaseException:
             self.release(key)
             raise
