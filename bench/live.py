@@ -19,6 +19,7 @@ in real time, Start pressed, the page's figures read after ``--seconds`` of play
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 from pathlib import Path
 
@@ -38,7 +39,16 @@ def main() -> None:
     ap.add_argument("--precision", default="auto")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--browser", action="store_true", help="the end to end of the Live tab in headless Chromium")
+    ap.add_argument("--weights-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.weights_only:
+        from extract import random_weights
+
+        from tests.test_live import small_model
+
+        random_weights(HERE / "out")
+        small_model(HERE / "out" / "live_v2_40k.pth", full=True)
+        return
     if args.browser:
         browser(args)
         return
@@ -88,7 +98,6 @@ def browser(args: argparse.Namespace) -> None:
     import shutil
     import tempfile
 
-    from extract import random_weights
     from playwright.sync_api import expect, sync_playwright
 
     import app
@@ -96,10 +105,11 @@ def browser(args: argparse.Namespace) -> None:
     from tests.helpers import write_wav
     from tests.test_app import launch
     from tests.test_browser import ARGS, CHROMIUM, live_settings
-    from tests.test_live import small_model
 
-    hub, _ = random_weights(HERE / "out")
-    model = small_model(HERE / "out" / "live_v2_40k.pth", full=True)
+    # the weights made in a child process: a thread of this one that has run torch (this one serves the app) would
+    # slow the app's own torch thread, as a real app's main thread does not (rvc/live/sessions.py, LiveSessions)
+    subprocess.run([sys.executable, __file__, "--weights-only"], check=True)
+    hub, model = HERE / "out" / "hubert_random", HERE / "out" / "live_v2_40k.pth"
     ds, _ = dataset(10)
     tmp = Path(tempfile.mkdtemp())
     (tmp / "weights").mkdir()
@@ -109,10 +119,9 @@ def browser(args: argparse.Namespace) -> None:
     flags = [*ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
              f"--use-file-for-fake-audio-capture={mic}", "--autoplay-policy=no-user-gesture-required"]  # fmt: skip
     print(f"{today()} {machine()}; the app and Chromium on this machine; context {args.context} s")
-    print(
-        "| pitch | block ms | algorithmic ms | end to end ms (page) | of which devices ms | gaps | compute median / p99 ms |"
-    )
-    print("|---|---|---|---|---|---|---|")
+    print("| pitch | block ms | algorithmic ms | end to end ms (page) | of which devices ms | gaps "
+          "| compute median / p99 ms | CPU: server / Chromium and the rest |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
     try:
         with sync_playwright() as p:
             chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=flags)
@@ -123,15 +132,18 @@ def browser(args: argparse.Namespace) -> None:
                     live_settings(page, hub, expect, method=method, block=block, context=args.context)
                     page.evaluate("() => { if (window.rvcLive) window.rvcLive.latest = null; }")  # the last run's
                     page.locator("#live-ws-start").click()
+                    cpu0 = _cpu()
                     page.wait_for_function(
                         f"() => window.rvcLive && window.rvcLive.latest && window.rvcLive.latest.played_s > {args.seconds}",
                         timeout=int(1000 * (120 + 4 * args.seconds)),
                     )
                     r = page.evaluate("() => window.rvcLive.latest")
+                    server, others = (b - a for a, b in zip(cpu0, _cpu(), strict=True))
                     s = r["server"]
                     print(
                         f"| {method} | {block * 1000:.0f} | {s['algorithmic_latency_ms']:.0f} | {r['e2e_ms']:.0f} | "
-                        f"{r['device_ms']:.0f} | {r['gaps']} | {s['compute_ms_median']:.0f} / {s['compute_ms_p99']:.0f} |",
+                        f"{r['device_ms']:.0f} | {r['gaps']} | {s['compute_ms_median']:.0f} / {s['compute_ms_p99']:.0f} "
+                        f"| {server / (server + others):.0%} / {others / (server + others):.0%} |",
                         flush=True,
                     )
                     page.locator("#live-ws-stop").click()
@@ -139,6 +151,15 @@ def browser(args: argparse.Namespace) -> None:
             chromium.close()
     finally:
         demo.close()
+
+
+def _cpu() -> tuple[float, float]:
+    """CPU seconds so far of this process (the app's server) and of everything else on the machine."""
+    import psutil
+
+    mine = sum(psutil.Process().cpu_times()[:2])
+    t = psutil.cpu_times()
+    return mine, t.user + t.system + t.nice - mine
 
 
 if __name__ == "__main__":
