@@ -118,3 +118,15 @@ def test_start_hands_the_page_a_ticket_and_waits_when_every_slot_is_taken(tmp_pa
     assert json.loads(busy)["busy"] and "1 live session(s) are running" in text and ctx.live.running == 1
     assert live_close(ctx, PageForm(page="a")) == ("", "Stopped.") and ctx.live.running == 0
     assert ctx.live.claim(t["path"].rsplit("/", 1)[1]) is None  # a stopped session's ticket opens nothing
+
+
+def test_a_chunk_longer_than_a_second_ends_the_stream_with_a_message(served):
+    sessions, session, client = served
+    ticket = sessions.ticket(session)
+    with client.websocket_connect(f"/rvc/live/{ticket}?rate=16000") as ws:
+        assert ws.receive_json()["type"] == "ready"
+        ws.send_bytes(pcm(1.5, 16000))
+        error = ws.receive_json()
+        assert error == {"type": "error", "message": "a live chunk holds at most 1.0 s of audio, not 1.5 s"}
+        assert ws.receive()["code"] == 1011
+    assert sessions.running == 0

@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 PATH = "/rvc/live/{ticket}"
 STATS_EVERY_S = 1.0
 RATES = (8000, 192000)  # the page's audio rates accepted
+MAX_CHUNK_S = 1.0  # the page sends 20 ms at a time; more than this in one message is refused
 UNKNOWN_TICKET, BAD_RATE = 4403, 4400  # close codes (4000-4999: the application's own)
 
 
@@ -94,6 +95,8 @@ async def _stream(session: LiveSession, ws: WebSocket, rate: int) -> None:
         data = msg.get("bytes")
         if not data:
             continue
+        if len(data) > 2 * rate * MAX_CHUNK_S:
+            raise RvcError(f"a live chunk holds at most {MAX_CHUNK_S} s of audio, not {len(data) / 2 / rate:.1f} s")
         x = np.frombuffer(data, dtype="<i2", count=len(data) // 2)
         y = await run_in_threadpool(session.feed, rate, x)  # the conversion must not hold the server's event loop
         if len(y):
