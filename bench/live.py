@@ -104,7 +104,7 @@ def browser(args: argparse.Namespace) -> None:
     from rvc.audio.io import decode_audio
     from tests.helpers import write_wav
     from tests.test_app import launch
-    from tests.test_browser import ARGS, CHROMIUM, live_settings
+    from tests.test_browser import CHROMIUM, fake_microphone, live_settings
 
     # the weights made in a child process: a thread of this one that has run torch (this one serves the app) would
     # slow the app's own torch thread, as a real app's main thread does not (rvc/live/sessions.py, LiveSessions)
@@ -116,15 +116,13 @@ def browser(args: argparse.Namespace) -> None:
     shutil.copy(model, tmp / "weights" / "live.pth")
     mic = write_wav(tmp / "mic.wav", decode_audio(ds / "take_02_m48.wav", 48000).samples[: 48000 * 20], 48000)
     demo, url = launch(app.AppSettings(logs_dir=tmp / "logs", live_sessions=1))
-    flags = [*ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-             f"--use-file-for-fake-audio-capture={mic}", "--autoplay-policy=no-user-gesture-required"]  # fmt: skip
     print(f"{today()} {machine()}; the app and Chromium on this machine; context {args.context} s")
     print("| pitch | block ms | algorithmic ms | end to end ms (page) | of which devices ms | gaps "
           "| compute median / p99 ms | CPU: server / Chromium and the rest |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|")
     try:
         with sync_playwright() as p:
-            chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=flags)
+            chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=fake_microphone(mic))
             page = chromium.new_context(permissions=["microphone"]).new_page()
             page.goto(url, wait_until="load")
             for method in [m for m in args.methods.split(",") if m]:

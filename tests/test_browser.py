@@ -1,5 +1,6 @@
 """The app in headless Chromium (Debian's chromium driven by Playwright; no browser download)."""
 
+import contextlib
 import os
 import re
 import shutil
@@ -205,50 +206,60 @@ def test_one_click_reload_infer_and_portuguese(page, dataset, embedder_dir):
     pg.screenshot(path=str(ARTIFACTS / "train_pt.png"), full_page=True)
 
 
-def test_live_tab_with_a_fake_microphone(tmp_path, embedder_dir):
-    """Chromium's fake microphone plays a recording into the Live tab: converted audio streams back and plays;
-    stopping frees the session, a second page gets its own, and closing that page frees it too. The time from
-    pressing record to the first converted audio in the page is printed (a warm model: the second start)."""
-    from playwright.sync_api import expect, sync_playwright
+def fake_microphone(mic: Path) -> list[str]:
+    """Chromium's flags for a fake microphone playing the file ``mic`` (and audio that plays without a click)."""
+    return [*ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={mic}", "--autoplay-policy=no-user-gesture-required"]  # fmt: skip
 
+
+@contextlib.contextmanager
+def live_app(tmp_path):
+    """The app serving a narrow ``live.pth`` with one live slot, and a browser context whose microphone plays
+    speech: yields ``(context, url)``."""
+    from playwright.sync_api import sync_playwright
+
+    from rvc.audio.io import decode_audio
     from tests.helpers import write_wav
     from tests.test_live import small_model
 
     (tmp_path / "weights").mkdir()
     small_model(tmp_path / "weights" / "live.pth")
-    x = (
-        __import__("rvc.audio.io", fromlist=["decode_audio"])
-        .decode_audio(espeak("Hello, this is my live voice. " * 3, tmp_path / "mic_src.wav"), 48000)
-        .samples
-    )
-    mic = write_wav(tmp_path / "mic.wav", x, 48000)
+    speech = espeak("Hello, this is my live voice. " * 3, tmp_path / "mic_src.wav")
+    mic = write_wav(tmp_path / "mic.wav", decode_audio(speech, 48000).samples, 48000)
     demo, url = launch(app.AppSettings(logs_dir=tmp_path / "logs", live_sessions=1))
-    args = [*ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={mic}", "--autoplay-policy=no-user-gesture-required"]  # fmt: skip
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
-            context = browser.new_context(viewport={"width": 1280, "height": 1600}, permissions=["microphone"])
-            pg = context.new_page()
-            pg.goto(url, wait_until="load")
-            starts = [_live_once(pg, embedder_dir, expect) for _ in range(2)]
-            pg.screenshot(path=str(ARTIFACTS / "live.png"), full_page=True)
-            second = context.new_page()
-            second.goto(url, wait_until="load")
-            _live_start(second, embedder_dir, expect)  # the one slot (stop freed it): its own session
-            expect(second.locator("#live-readout")).to_contain_text(re.compile(r"[1-9]\d* blocks"), timeout=60_000)
-            _live_start(pg, embedder_dir, expect)  # the first page meanwhile is told why it must wait
-            expect(pg.locator("#live-readout")).to_contain_text("1 live session(s) are running", timeout=30_000)
-            second.close()  # a dropped connection: Gradio drops the page's state, which frees the slot
-            t0 = time.perf_counter()  # and the waiting page, still streaming, starts by itself
-            readout = pg.locator("#live-readout")
-            expect(readout).to_contain_text(re.compile(r"Latency: 260 ms.*[1-9]\d* blocks", re.S), timeout=180_000)
-            print(f"live: the closed page's slot was free again after {time.perf_counter() - t0:.0f} s")
-            pg.locator("#live-mic").get_by_role("button", name=re.compile("stop", re.I)).first.click()
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=fake_microphone(mic))
+            yield browser.new_context(viewport={"width": 1280, "height": 1600}, permissions=["microphone"]), url
             browser.close()
-        print(f"live: first converted audio in the page {starts[1]:.2f} s after record (cold start {starts[0]:.2f} s)")
     finally:
         demo.close()
+
+
+def test_live_tab_with_a_fake_microphone(tmp_path, embedder_dir):
+    """Chromium's fake microphone plays a recording into the Live tab: converted audio streams back and plays;
+    stopping frees the session, a second page gets its own, and closing that page frees it too. The time from
+    pressing record to the first converted audio in the page is printed (a warm model: the second start)."""
+    from playwright.sync_api import expect
+
+    with live_app(tmp_path) as (context, url):
+        pg = context.new_page()
+        pg.goto(url, wait_until="load")
+        starts = [_live_once(pg, embedder_dir, expect) for _ in range(2)]
+        pg.screenshot(path=str(ARTIFACTS / "live.png"), full_page=True)
+        second = context.new_page()
+        second.goto(url, wait_until="load")
+        _live_start(second, embedder_dir, expect)  # the one slot (stop freed it): its own session
+        expect(second.locator("#live-readout")).to_contain_text(re.compile(r"[1-9]\d* blocks"), timeout=60_000)
+        _live_start(pg, embedder_dir, expect)  # the first page meanwhile is told why it must wait
+        expect(pg.locator("#live-readout")).to_contain_text("1 live session(s) are running", timeout=30_000)
+        second.close()  # a dropped connection: Gradio drops the page's state, which frees the slot
+        t0 = time.perf_counter()  # and the waiting page, still streaming, starts by itself
+        readout = pg.locator("#live-readout")
+        expect(readout).to_contain_text(re.compile(r"Latency: 260 ms.*[1-9]\d* blocks", re.S), timeout=180_000)
+        print(f"live: the closed page's slot was free again after {time.perf_counter() - t0:.0f} s")
+        pg.locator("#live-mic").get_by_role("button", name=re.compile("stop", re.I)).first.click()
+    print(f"live: first converted audio in the page {starts[1]:.2f} s after record (cold start {starts[0]:.2f} s)")
 
 
 def test_live_over_the_websocket_with_a_fake_microphone(tmp_path, embedder_dir):
@@ -256,51 +267,34 @@ def test_live_over_the_websocket_with_a_fake_microphone(tmp_path, embedder_dir):
     plays in the page with the end-to-end latency the page measures (capture to playback, plus the crossfade and
     search; printed), which is at least the algorithmic latency. A second page is told why it waits and starts by
     itself when the first stops; closing it frees the slot for the first again."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    from tests.helpers import write_wav
-    from tests.test_live import small_model
-
-    (tmp_path / "weights").mkdir()
-    small_model(tmp_path / "weights" / "live.pth")
-    speech = espeak("Hello, this is my live voice. " * 3, tmp_path / "mic_src.wav")
-    x = __import__("rvc.audio.io", fromlist=["decode_audio"]).decode_audio(speech, 48000).samples
-    mic = write_wav(tmp_path / "mic.wav", x, 48000)
-    demo, url = launch(app.AppSettings(logs_dir=tmp_path / "logs", live_sessions=1))
-    args = [*ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={mic}", "--autoplay-policy=no-user-gesture-required"]  # fmt: skip
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
-            context = browser.new_context(viewport={"width": 1280, "height": 1600}, permissions=["microphone"])
-            pg = context.new_page()
-            pg.goto(url, wait_until="load")
-            live_settings(pg, embedder_dir, expect)
-            pg.locator("#live-ws-start").click()
-            e2e = pg.locator("#live-e2e")
-            expect(e2e).to_contain_text(re.compile(r"End to end: \d+ ms.*[1-9]\d* blocks", re.S), timeout=60_000)
-            pg.wait_for_function("() => window.rvcLive.latest && window.rvcLive.latest.played_s > 3", timeout=60_000)
-            latest = pg.evaluate("() => window.rvcLive.latest")
-            pg.screenshot(path=str(ARTIFACTS / "live_ws.png"), full_page=True)
-            assert latest["peak"] > 0 and latest["server"]["algorithmic_latency_ms"] == 260
-            assert 260 <= latest["e2e_ms"] - latest["device_ms"] < 260 + 3000, latest
-            print(f"live (WebSocket): end to end {latest['e2e_ms']:.0f} ms measured in the page (algorithmic 260, "
-                  f"devices {latest['device_ms']:.0f}, gaps {latest['gaps']}, jitter buffer {latest['jitter_ms']:.0f} "
-                  f"ms, compute median {latest['server']['compute_ms_median']:.0f} ms)")  # fmt: skip
-            second = context.new_page()
-            second.goto(url, wait_until="load")
-            live_settings(second, embedder_dir, expect)
-            second.locator("#live-ws-start").click()
-            expect(second.locator("#live-readout")).to_contain_text("1 live session(s) are running", timeout=30_000)
-            pg.locator("#live-ws-stop").click()  # the first stops: the waiting page starts by itself
-            expect(pg.locator("#live-readout")).to_contain_text("Stopped.", timeout=20_000)
-            expect(second.locator("#live-e2e")).to_contain_text("End to end", timeout=60_000)
-            second.close()  # its socket drops and its page goes: the slot is free for the first page again
-            pg.locator("#live-ws-start").click()
-            expect(e2e).to_contain_text(re.compile(r"End to end: \d+ ms"), timeout=60_000)
-            browser.close()
-    finally:
-        demo.close()
+    with live_app(tmp_path) as (context, url):
+        pg = context.new_page()
+        pg.goto(url, wait_until="load")
+        live_settings(pg, embedder_dir, expect)
+        pg.locator("#live-ws-start").click()
+        e2e = pg.locator("#live-e2e")
+        expect(e2e).to_contain_text(re.compile(r"End to end: \d+ ms.*[1-9]\d* blocks", re.S), timeout=60_000)
+        pg.wait_for_function("() => window.rvcLive.latest && window.rvcLive.latest.played_s > 3", timeout=60_000)
+        latest = pg.evaluate("() => window.rvcLive.latest")
+        pg.screenshot(path=str(ARTIFACTS / "live_ws.png"), full_page=True)
+        assert latest["peak"] > 0 and latest["server"]["algorithmic_latency_ms"] == 260
+        assert 260 <= latest["e2e_ms"] - latest["device_ms"] < 260 + 3000, latest
+        print(f"live (WebSocket): end to end {latest['e2e_ms']:.0f} ms measured in the page (algorithmic 260, "
+              f"devices {latest['device_ms']:.0f}, gaps {latest['gaps']}, jitter buffer {latest['jitter_ms']:.0f} "
+              f"ms, compute median {latest['server']['compute_ms_median']:.0f} ms)")  # fmt: skip
+        second = context.new_page()
+        second.goto(url, wait_until="load")
+        live_settings(second, embedder_dir, expect)
+        second.locator("#live-ws-start").click()
+        expect(second.locator("#live-readout")).to_contain_text("1 live session(s) are running", timeout=30_000)
+        pg.locator("#live-ws-stop").click()  # the first stops: the waiting page starts by itself
+        expect(pg.locator("#live-readout")).to_contain_text("Stopped.", timeout=20_000)
+        expect(second.locator("#live-e2e")).to_contain_text("End to end", timeout=60_000)
+        second.close()  # its socket drops and its page goes: the slot is free for the first page again
+        pg.locator("#live-ws-start").click()
+        expect(e2e).to_contain_text(re.compile(r"End to end: \d+ ms"), timeout=60_000)
 
 
 def live_settings(pg, embedder_dir, expect, method="pm", block=0.2, context=0.5):
@@ -321,7 +315,8 @@ def live_settings(pg, embedder_dir, expect, method="pm", block=0.2, context=0.5)
 
 def _live_start(pg, embedder_dir, expect):
     live_settings(pg, embedder_dir, expect)
-    pg.get_by_text("Through Gradio's streaming audio").click()  # the accordion of the second path
+    if not pg.locator("#live-mic").is_visible():
+        pg.get_by_text("Through Gradio's streaming audio").click()  # the accordion of the second path
     pg.locator("#live-mic").get_by_role("button", name=re.compile("record", re.I)).first.click()
 
 
