@@ -48,3 +48,11 @@ def test_a_bad_setting_is_a_user_error(tmp_path):
     r = offline_infer(tmp_path, "--index-rate", "3")
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert "index rate must be between 0 and 1" in r.stderr
+
+
+def test_the_command_line_imports_no_torch_until_a_command_needs_it():
+    """Preprocessing and pm pitch run without torch (its import costs about a second and 400 MB in each process
+    and worker): building the command line imports none of it."""
+    code = "import sys, rvc.cli; rvc.cli.build_parser(); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

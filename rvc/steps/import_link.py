@@ -12,6 +12,7 @@ import logging
 import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from rvc.core.errors import DownloadError, RvcError
 from rvc.core.experiment import validate_name
@@ -20,7 +21,9 @@ from rvc.core.options import option
 from rvc.core.progress import ProgressFn
 from rvc.hub import links, weights
 from rvc.hub.http import Fetched
-from rvc.models.package import Imported, import_package
+
+if TYPE_CHECKING:  # torch: imported when a model is imported, not by every command of the CLI
+    from rvc.models.package import Imported
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +64,8 @@ def import_model(
     weights_dir = Path(weights_dir)
     local = Path(source).expanduser()
     if not config.public_only and local.is_file():
+        from rvc.models.package import import_package
+
         return import_package(local, weights_dir, config.name)
     link = links.parse_link(source)
     guard = links.refuse_private if config.public_only else None
@@ -83,6 +88,8 @@ def _take(fetched: Fetched, name_hint: str, weights_dir: Path, name: str | None)
     named = fetched.part.with_name(_file_name(fetched, name_hint))
     commit(fetched.part, named)
     try:
+        from rvc.models.package import import_package
+
         return import_package(named, weights_dir, name)
     finally:
         named.unlink(missing_ok=True)

@@ -27,7 +27,7 @@ async (ticketJson) => {
         const o = options.processorOptions;
         this.chunk = o.chunk; this.block = o.block; this.jitter = o.jitter; this.maxJitter = o.maxJitter;
         this.step = o.step; this.out = new Int16Array(this.chunk); this.n = 0;
-        this.queue = []; this.head = 0; this.queued = 0; this.debt = 0; this.started = false;
+        this.queue = []; this.head = 0; this.queued = 0; this.debt = 0; this.started = false; this.starving = false;
         this.captured = 0; this.played = 0; this.peak = 0; this.gaps = 0; this.dropped = 0; this.delays = []; this.since = 0;
         this.port.onmessage = (e) => this.receive(new Int16Array(e.data));
       }
@@ -57,12 +57,12 @@ async (ticketJson) => {
         while (i < y.length) {
           if (this.debt > 0) { const k = Math.min(this.debt, y.length - i); y.fill(0, i, i + k); i += k; this.debt -= k; continue; }
           if (!this.queued) {
-            if (this.started) {  // the next block is late: a gap, and a longer jitter buffer from now on
-              this.gaps++; this.jitter = Math.min(this.maxJitter, this.jitter + this.step); this.debt = this.step;
-              continue;
+            if (this.started && !this.starving) {  // the next block is late: a gap, and a longer jitter buffer
+              this.starving = true; this.gaps++; this.jitter = Math.min(this.maxJitter, this.jitter + this.step);
             }
             y.fill(0, i); break;
           }
+          if (this.starving) { this.starving = false; this.debt = this.jitter; continue; }  // resume behind a cushion
           const first = this.queue[0], k = Math.min(first.length - this.head, y.length - i);
           for (let j = 0; j < k; j++) { y[i + j] = first[this.head + j] / 32768; this.peak = Math.max(this.peak, Math.abs(y[i + j])); }
           if (!fromStream) { this.delays.push(this.captured - this.played); if (this.delays.length > 400) this.delays.shift(); fromStream = true; }
