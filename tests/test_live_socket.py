@@ -2,6 +2,7 @@
 page's rate, readouts), and every way it ends or is refused: an unknown, used or expired ticket, a bad rate, Stop,
 the page closing, a disconnect."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -104,6 +105,8 @@ def test_start_hands_the_page_a_ticket_and_waits_when_every_slot_is_taken(tmp_pa
     """The Start handler: the form checked, the session opened, a ticket JSON with the socket's path, the model's
     rate and the client's texts in the page's language; with every slot taken, a busy answer the client retries;
     Stop frees the page's session."""
+    import gradio as gr
+
     from rvc.ui.context import AppSettings, UiContext
     from rvc.ui.live import PageForm, live_close, live_open
 
@@ -117,6 +120,11 @@ def test_start_hands_the_page_a_ticket_and_waits_when_every_slot_is_taken(tmp_pa
     busy, text = live_open(ctx, live_form(model, embedder_dir, None, None, page="b"))
     assert json.loads(busy)["busy"] and "1 live session(s) are running" in text and ctx.live.running == 1
     assert live_close(ctx, PageForm(page="a")) == ("", "Stopped.") and ctx.live.running == 0
+    with pytest.raises(gr.Error, match="Choose a model"):  # the page's message, nothing opened
+        live_open(ctx, dataclasses.replace(live_form(model, embedder_dir, None, None, page="a"), model=""))
+    with pytest.raises(gr.Error, match="block"):  # a setting out of range: its message
+        live_open(ctx, live_form(model, embedder_dir, None, None, page="a", block=0.01))
+    assert ctx.live.running == 0
     assert ctx.live.claim(t["path"].rsplit("/", 1)[1]) is None  # a stopped session's ticket opens nothing
 
 

@@ -94,13 +94,12 @@ def live_open(ctx: UiContext, form: LiveSettingsForm) -> tuple[str, str]:
     """Start (WebSocket path): the form checked, the session opened (the model loaded once), and a single-use
     ticket for the page's socket. Out: the ticket JSON for the client, and the readout. Every slot taken: the
     readout says why and the client asks again every few seconds."""
-    cfg, live = _configs(ctx, form)
     texts = client_texts(form.lang)
     try:
+        cfg, live = _configs(ctx, form)
         session = ctx.live.open(Path(form.model or ""), cfg, live, owner=form.page)
     except LiveBusyError as e:
-        busy = json.dumps({"busy": True, "retry_ms": RETRY_MS, "texts": texts})
-        return busy, f"{tr(str(e), form.lang)} {tr('Waiting for a free slot…', form.lang)}"
+        return json.dumps({"busy": True, "retry_ms": RETRY_MS, "texts": texts}), _waiting(e, form.lang)
     except RvcError as e:
         raise fail(e, form.lang) from e
     ticket = ctx.live.ticket(session)
@@ -109,6 +108,10 @@ def live_open(ctx: UiContext, form: LiveSettingsForm) -> tuple[str, str]:
               "block_ms": engine.cfg.block * 1000, "texts": texts}  # fmt: skip
     text = tr("Connecting: {alg:.0f} ms algorithmic latency (block + crossfade + search), {precision}.", form.lang)
     return json.dumps(opened), text.format(alg=engine.latency_ms, precision=engine.c.precision_note)
+
+
+def _waiting(busy: LiveBusyError, lang: str) -> str:
+    return f"{tr(str(busy), lang)} {tr('Waiting for a free slot…', lang)}"
 
 
 def live_close(ctx: UiContext, form: PageForm) -> tuple[str, str]:
@@ -144,7 +147,7 @@ def live_chunk(ctx: UiContext, form: LiveForm) -> tuple[Any, Any, LiveSession | 
             try:
                 session = ctx.live.open(Path(form.model or ""), cfg, live, owner=form.page)
             except LiveBusyError as e:  # the stream goes on: it starts by itself when a slot frees
-                return None, f"{tr(str(e), form.lang)} {tr('Waiting for a free slot…', form.lang)}", None
+                return None, _waiting(e, form.lang), None
         if form.chunk is None:
             return None, readout(session, form.lang), session
         rate, data = form.chunk
