@@ -358,8 +358,11 @@ def test_import_a_shared_model_from_a_link(page, tmp_path, monkeypatch):
         pg.get_by_text("Import a model (a link", exact=False).click()
         pg.locator("#in-link textarea").fill(f"http://127.0.0.1:{server.server_port}/voice.zip")
         pg.locator("#in-import").click()
-        expect(pg.locator("#in-card")).to_contain_text("Imported: voice: 40k, v2", timeout=60_000)
-        expect(pg.locator("#in-card")).to_contain_text("added_IVF4_Flat_nprobe_1_voice_v2.index")
+        said = pg.locator("#in-import-info")
+        expect(said).to_contain_text("Imported: voice: 40k, v2", timeout=60_000)
+        expect(said).to_contain_text("added_IVF4_Flat_nprobe_1_voice_v2.index")
+        expect(pg.locator("#in-card")).to_contain_text("voice: 40k, v2, with pitch guidance")  # the chosen model's
+        expect(pg.locator("#in-index input")).to_have_value(re.compile(r"added_IVF4_Flat_nprobe_1_voice_v2\.index$"))
         assert (tmp / "weights" / "voice.pth").read_bytes() == model.read_bytes()
         assert (tmp / "weights" / "added_IVF4_Flat_nprobe_1_voice_v2.index").is_file()
         pg.screenshot(path=str(ARTIFACTS / "infer_import_link.png"), full_page=True)

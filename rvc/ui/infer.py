@@ -84,6 +84,7 @@ class InferWidgets:
     batch_out: gr.File
     link: gr.Textbox
     pick: gr.Dropdown
+    import_info: gr.Markdown  # what the import did; the card above is the chosen model's, refreshed on its change
 
 
 def index_choices(ctx: UiContext) -> list[str]:
@@ -272,6 +273,7 @@ def layout(ctx: UiContext, methods: list[str]) -> InferWidgets:
             pick = gr.Dropdown([], label=L("Which model"), visible=False, elem_id="in-pick")
             upload = gr.File(file_types=[".zip", ".pth", ".index"], label=L("or a model file"), elem_id="in-upload")
             import_button = gr.Button(L("Import"), elem_id="in-import")
+            import_info = gr.Markdown(elem_id="in-import-info")
         audio = gr.Audio(type="filepath", label=L("Recording to convert"), elem_id="in-audio")
         settings = _settings(ctx, methods)
         run = gr.Button(L("Convert"), variant="primary", elem_id="in-run")
@@ -284,7 +286,7 @@ def layout(ctx: UiContext, methods: list[str]) -> InferWidgets:
             out = gr.File(file_count="multiple", label=L("Converted files"), interactive=False, elem_id="in-batch-out")
     return InferWidgets(
         tab, model, index, refresh, card, upload, import_button, audio, settings, run, info, result, files, batch_run,
-        batch_info, out, link, pick,
+        batch_info, out, link, pick, import_info,
     )  # fmt: skip
 
 
@@ -299,7 +301,7 @@ def wire(ev: Events, w: InferWidgets) -> None:
     ev.on(w.model.change, choose_model, ModelForm, {"model": w.model}, [w.card, w.index], api_name="model_card",
           queue=False)  # fmt: skip
     ev.on_progress(w.import_button.click, import_model, ImportForm, {"archive": w.upload, "link": w.link, "pick": w.pick},
-                   [w.card, w.model, w.index, w.pick], api_name="import_model")  # fmt: skip
+                   [w.import_info, w.model, w.index, w.pick], api_name="import_model")  # fmt: skip
     one = {"model": w.model, "index": w.index, "audio": w.audio, **w.settings}
     ev.on_progress(w.run.click, run_convert, ConvertForm, one, [w.info, w.result], api_name="convert",
                    concurrency_id="heavy", concurrency_limit=1)  # fmt: skip
