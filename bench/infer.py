@@ -203,7 +203,13 @@ def one(args: argparse.Namespace) -> dict[str, Any]:
     method = label.removesuffix("-noindex")
     index = None if label.endswith("-noindex") else args.index
     cfg = ConvertConfig(
-        f0_method=method, index=index, index_rate=0.75, device=args.device, embedder=args.hub, rmvpe=args.rmvpe
+        f0_method=method,
+        index=index,
+        index_rate=0.75,
+        device=args.device,
+        embedder=args.hub,
+        rmvpe=args.rmvpe,
+        precision=args.precision,
     )
     stamps: list[tuple[str, float]] = [("start", time.perf_counter())]
     conv = Converter(args.model, cfg, on_progress=lambda m: stamps.append((m, time.perf_counter())))
@@ -252,6 +258,7 @@ def one(args: argparse.Namespace) -> dict[str, Any]:
         "label": label,
         "warmup_3s_call_s": warmup,
         "device": str(conv.device),
+        "precision": conv.precision_note,
         "threads": torch.get_num_threads(),
         "imports": round(imports, 2),
         "loading": loading,
@@ -281,7 +288,18 @@ def convert_part(args: argparse.Namespace) -> list[dict[str, Any]]:
     for label in [m for m in args.methods.split(",") if m]:
         runs = args.runs if label == "pm" else args.runs_slow
         cmd = [sys.executable, str(Path(__file__).resolve()), "--one", label, "--runs", str(runs)]
-        cmd += ["--device", args.device, "--input", str(x_path), "--model", str(model), "--hub", str(hub)]
+        cmd += [
+            "--device",
+            args.device,
+            "--precision",
+            args.precision,
+            "--input",
+            str(x_path),
+            "--model",
+            str(model),
+            "--hub",
+            str(hub),
+        ]
         cmd += ["--rmvpe", str(rm), "--index", str(index), "--max-wait", str(args.max_wait)]
         t = time.perf_counter()
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, env={**ENV, "RVC_OFFLINE": "1"}, check=False)
@@ -396,6 +414,7 @@ def index_part(sizes: list[int], max_wait: float, timeout: int) -> list[dict[str
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"], help="the generator's")
     ap.add_argument("--methods", default=METHODS, help=f"comma-separated (default {METHODS})")
     ap.add_argument("--runs", type=int, default=3, help="measured conversions for pm (median)")
     ap.add_argument("--runs-slow", type=int, default=1, help="measured conversions for the other methods")

@@ -30,7 +30,7 @@ from pathlib import Path
 from scipy.io import wavfile
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path[:0] = [str(HERE), str(HERE.parent)]  # common.py, and rvc for the 16 kHz input
 from common import ENV, SHARED, machine, timed, today  # noqa: E402
 
 SCRATCH = Path(os.environ.get("SCRATCH", "/work/scratch"))
@@ -96,11 +96,43 @@ class Sides:
         return row["median_wall_s"], peak
 
     def our_convert(self, work: Path) -> tuple[float, int]:
+        return self._our_convert("auto")
+
+    def our_convert_fp32(self, work: Path) -> tuple[float, int]:
+        return self._our_convert("fp32")
+
+    def _our_convert(self, precision: str) -> tuple[float, int]:
         cmd = [sys.executable, str(HERE / "infer.py"), "--one", "pm", "--runs", "1", "--max-wait", "0"]
+        cmd += ["--precision", precision]
         cmd += ["--input", str(self.npy60), "--model", str(self.model), "--index", self.index]
         cmd += ["--hub", str(HERE / "out" / "hubert_random"), "--rmvpe", str(HERE / "out" / "rmvpe_random.pt")]
         _, peak, out = timed(cmd, env=self.our_env)
         return json.loads(out.strip().splitlines()[-1])["runs"][0]["wall"], peak
+
+    def prepare_convert(self) -> None:
+        """What the conversion part reads, made once where missing: the reference's index of the 10-minute set (its
+        own preprocess, pm and index steps, run_rvc_baseline.sh), the 60 s input as the reference README cuts it, and
+        that input at 16 kHz for ours (decoded by FFmpeg, as both load audio)."""
+        import subprocess
+
+        import numpy as np
+
+        if not Path(self.index).is_file():
+            env = {**self.ref_env, "SCRATCH": str(SCRATCH), "RUNS": "1", "DS": str(self.ds), "F0S": "pm"}
+            script = REF_BENCH / "run_rvc_baseline.sh"
+            subprocess.run(["bash", str(script)], env={**env, "STEPS": "preprocess f0 index"}, check=True)
+        if not self.wav60.is_file():
+            self.wav60.parent.mkdir(parents=True, exist_ok=True)
+            takes = [str(self.ds / "take_01_m44.mp3"), str(self.ds / "take_02_m48.wav")]
+            mono = "aresample=44100,aformat=sample_fmts=s16:channel_layouts=mono"
+            graph = f"[0:a]{mono}[a0];[1:a]{mono}[a1];[a0][a1]concat=n=2:v=0:a=1[out]"
+            cmd = ["ffmpeg", "-v", "error", "-y", "-i", takes[0], "-i", takes[1], "-filter_complex", graph]
+            cmd += ["-map", "[out]", "-t", "60", "-ar", "44100", "-ac", "1", "-c:a", "pcm_s16le", str(self.wav60)]
+            subprocess.run(cmd, check=True)
+        if not self.npy60.is_file():
+            from rvc.audio.io import decode_audio
+
+            np.save(self.npy60, decode_audio(self.wav60, 16000).samples.astype(np.float32))
 
     @property
     def index(self) -> str:
@@ -111,30 +143,39 @@ class Sides:
     model = SCRATCH / "rvcbase/infer_bench/seeded_v2_40k_f0.pth"
 
 
-PARTS = {  # part: (reference's run, ours, what the figure is, higher is faster)
-    "preprocess": ("ref_preprocess", "our_preprocess", "s wall, 583.5 s, 3.0 s pieces, 2 workers", False),
-    "pm": ("ref_pm", "our_pm", "x real time, pm, 2 workers", True),
-    "convert": ("ref_convert", "our_convert", "s, conversion of 60 s, pm, index 0.75", False),
+PARTS = {  # part: (reference's run, ours (one or more ways, each against the reference), what the figure is, higher is faster)
+    "preprocess": ("ref_preprocess", [("ours", "our_preprocess")], "s wall, 583.5 s, 3.0 s pieces, 2 workers", False),
+    "pm": ("ref_pm", [("ours", "our_pm")], "x real time, pm, 2 workers", True),
+    # ours as it runs by default (auto: bf16 where the CPU has AVX-512 BF16 or AMX) and in fp32
+    "convert": (
+        "ref_convert",
+        [("ours auto", "our_convert"), ("ours fp32", "our_convert_fp32")],
+        "s, conversion of 60 s, pm, index 0.75",
+        False,
+    ),
 }
 
 
 def side_by_side(name: str, sides: Sides, rounds: int, work: Path) -> str:
-    ref_name, our_name, what, higher = PARTS[name]
-    figs: dict[str, list[float]] = {"reference": [], "ours": []}
-    peaks: dict[str, int] = {"reference": 0, "ours": 0}
+    ref_name, our_names, what, higher = PARTS[name]
+    who_runs = [("reference", ref_name), *our_names]
+    figs: dict[str, list[float]] = {who: [] for who, _ in who_runs}
+    peaks: dict[str, int] = {who: 0 for who, _ in who_runs}
     for r in range(rounds):
-        for who, fn in (("reference", getattr(sides, ref_name)), ("ours", getattr(sides, our_name))):
-            fig, peak = fn(work)
+        for who, fn in who_runs:
+            fig, peak = getattr(sides, fn)(work)
             figs[who].append(fig)
             peaks[who] = max(peaks[who], peak)
             print(f"{name} round {r + 1} {who:9s}: {fig:.2f} ({what}); peak RSS {peak / 1e9:.2f} GB", flush=True)
-    ref, ours = statistics.median(figs["reference"]), statistics.median(figs["ours"])
-    ratio = ours / ref if higher else ref / ours
-    runs = {k: ", ".join(f"{x:.2f}" for x in v) for k, v in figs.items()}
-    return (
-        f"{name}: reference {ref:.2f} ({runs['reference']}), ours {ours:.2f} ({runs['ours']}) [{what}]: "
-        f"ratio {ratio:.2f}x; peak RSS reference {peaks['reference'] / 1e9:.2f} GB, ours {peaks['ours'] / 1e9:.2f} GB"
-    )
+    med = {who: statistics.median(v) for who, v in figs.items()}
+    ref = med["reference"]
+    lines = [f"{name} [{what}]: reference {ref:.2f} ({', '.join(f'{x:.2f}' for x in figs['reference'])}); "
+             f"peak RSS {peaks['reference'] / 1e9:.2f} GB"]  # fmt: skip
+    for who, _ in who_runs[1:]:
+        ratio = med[who] / ref if higher else ref / med[who]
+        runs = ", ".join(f"{x:.2f}" for x in figs[who])
+        lines.append(f"  {who}: {med[who]:.2f} ({runs}): ratio {ratio:.2f}x; peak RSS {peaks[who] / 1e9:.2f} GB")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -150,6 +191,8 @@ def main() -> None:
     if "pm" in parts and "preprocess" not in parts:
         parts.insert(0, "preprocess")  # pm reads what each side's preprocessing wrote
     sides = Sides(args)
+    if "convert" in parts:
+        sides.prepare_convert()
     lines = []
     with tempfile.TemporaryDirectory(prefix="rvc-side-") as tmp:
         for part in parts:

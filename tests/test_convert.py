@@ -250,6 +250,8 @@ def test_auto_precision_is_bf16_only_on_cpus_with_fast_bf16(monkeypatch, feature
     precision, why = devices.pick_precision("auto", "cpu")
     assert precision == ("bf16" if feature else "fp32") and why.startswith("auto: this CPU has")
     assert (feature or "no AVX-512 BF16 or AMX") in why
+    narrow = devices.pick_precision("auto", "cpu", width=32)  # a tiny decoder: bf16 gains little, prepares slower
+    assert narrow[0] == "fp32" and (not feature or "32-channel decoder" in narrow[1])
     assert devices.pick_precision("auto", "cuda:0")[0] == "fp32"
     assert devices.pick_precision("fp32", "cpu") == ("fp32", "as chosen")
     assert devices.pick_precision("bf16", "cpu") == ("bf16", "as chosen")

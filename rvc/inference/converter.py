@@ -118,7 +118,7 @@ class Converter:
             self.net = load_generator(model).to(self.device)
         c = self.net.cfg
         self.sr, self.version, self.f0 = c.sampling_rate, c.version, c.f0
-        self.precision, why = pick_precision(cfg.precision, self.device)
+        self.precision, why = pick_precision(cfg.precision, self.device, c.upsample_initial_channel)
         self.precision_note = f"{self.precision} ({why})"  # what the UI and the CLI show
         if cfg.speaker >= c.spk_embed_dim:
             raise RvcError(f"speaker {cfg.speaker} does not exist: this model has {c.spk_embed_dim}")

@@ -132,8 +132,8 @@ PT: dict[str, str] = {
         "Cálculo por bloco: mediana {med:.0f} ms, p99 {p99:.0f} ms ({ok}). Resposta do servidor por trecho: mediana "
         "{reply:.0f} ms. {n} blocos, {silent} em silêncio, {dropped} descartados para alcançar, {precision}."
     ),
-    "auto picks bf16 here: about 1.7x faster on this CPU (AVX-512 BF16 or AMX), within 0.2 dB MCD of fp32": (
-        "auto escolhe bf16 aqui: cerca de 1,7x mais rápido nesta CPU (AVX-512 BF16 ou AMX), a menos de 0,2 dB MCD do fp32"
+    "auto picks bf16 here (this CPU has AVX-512 BF16 or AMX): the generator runs 1.2-2.2x faster, within 0.2 dB MCD of fp32": (
+        "auto escolhe bf16 aqui (esta CPU tem AVX-512 BF16 ou AMX): o gerador roda 1,2-2,2x mais rápido, a menos de 0,2 dB MCD do fp32"
     ),
     "auto picks fp32 here: bf16 is slower than fp32 on this CPU (no AVX-512 BF16 or AMX)": (
         "auto escolhe fp32 aqui: bf16 é mais lento que fp32 nesta CPU (sem AVX-512 BF16 nem AMX)"
