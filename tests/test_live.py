@@ -299,10 +299,17 @@ def test_live_tab_sessions(tmp_path, embedder_dir, speech, monkeypatch):
     assert stopped == "stopped" and ctx.live.running == 1 and f"{s['blocks']} blocks" in text
     late = live_chunk(ctx, live_form(model, embedder_dir, (48000, mic[1][:4800]), stopped))  # sent before Stop
     assert late[0] is None and late[2] == "stopped" and ctx.live.running == 1  # opens nothing
+    thread = next(t for t in threading.enumerate() if t.name.startswith("rvc-live"))
     ctx.live.release_owner("page-2")  # Gradio's unload: the page closed or its connection dropped
     assert ctx.live.running == 0
+    thread.join(timeout=10)  # with no session left the compute thread ends: its OpenMP team would slow others'
+    assert not thread.is_alive() and ctx.live.compute is None
     free_session(second)  # and, an hour later, its state goes: nothing left to free
     assert ctx.live.running == 0
+    _, _, again = live_chunk(ctx, live_form(model, embedder_dir, None, None))  # a new session, a new thread
+    assert ctx.live.running == 1 and ctx.live.compute is not None
+    live_stop(ctx, live_form(model, embedder_dir, None, again))
+    assert ctx.live.running == 0 and ctx.live.compute is None
 
 
 def test_a_late_stream_drops_blocks_until_it_has_caught_up(tmp_path, embedder_dir):

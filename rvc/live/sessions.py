@@ -129,12 +129,31 @@ class LiveSessions:
         # that runs torch keeps an OpenMP team of its own, and OpenMP's threads spin between parallel regions only
         # while there are no more of them than CPUs: once a second thread has run torch, every small operation
         # waits for its team to wake up (measured on 2 cores: a 500 ms block in 340 ms on one thread, 470 ms once
-        # a second thread had run torch too).
-        self.compute = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rvc-live")
+        # a second thread had run torch too). The thread ends when the last session does: while it lives, its team
+        # slows every other thread's torch work in the same way (the tests' tiny training steps took twice as long).
+        self.compute: ThreadPoolExecutor | None = None
 
     def run(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` on the sessions' compute thread (the caller waits; not to be called from that thread)."""
-        return self.compute.submit(fn, *args).result()
+        while True:
+            with self.lock:
+                if self.compute is None:
+                    self.compute = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rvc-live")
+                pool = self.compute
+            try:
+                future = pool.submit(fn, *args)
+            except RuntimeError:  # the last session ended meanwhile and its thread was let go: a new one
+                with self.lock:
+                    if self.compute is pool:
+                        self.compute = None
+                continue
+            return future.result()
+
+    def _let_go_when_idle(self) -> None:
+        """With no session left, the compute thread finishes what it has and ends (called with the lock held)."""
+        if not self.active and self.compute is not None:
+            self.compute.shutdown(wait=False)
+            self.compute = None
 
     def open(self, model: Path, cfg: ConvertConfig, live: LiveConfig, owner: str = "") -> LiveSession:
         """A new session (of the page ``owner``, whose earlier one it replaces); raises LiveBusyError when every
@@ -206,6 +225,7 @@ class LiveSessions:
         with self.lock:
             self.active.pop(key, None)
             self.owners = {o: k for o, k in self.owners.items() if k != key}
+            self._let_go_when_idle()
 
     def release_owner(self, owner: str) -> None:
         """Frees the session of the browser page ``owner`` (closed, or its connection dropped)."""
@@ -213,6 +233,7 @@ class LiveSessions:
             key = self.owners.pop(owner, None)
             if key is not None:
                 self.active.pop(key, None)
+            self._let_go_when_idle()
 
     @property
     def running(self) -> int:
