@@ -11,7 +11,9 @@ $SCRATCH/bench_data/ds10, for `convert` also its index, the 60 s input and the s
 rvc_infer_bench.py writes). Preprocess: the 10-minute set, 40k, 3.0 s pieces (as the reference's CPU run cuts),
 2 workers, the reference's own command line. pm: each on the pieces its own preprocessing kept (speed as x real
 time of that audio) and peak RSS of the process tree (50 ms samples). Convert: the same 60 s file, model and index
-(pm, index rate 0.75), the conversion call alone after a warm-up, as rvc_infer_bench.py times the reference.
+(pm, index rate 0.75), the conversion call alone after a warm-up, as rvc_infer_bench.py times the reference; ours
+at the default precision (auto: bf16 on CPUs with AVX-512 BF16 or AMX) and in fp32, each against the reference.
+Missing inputs of `convert` (the reference's index, the 60 s file and its 16 kHz copy) are made first.
 The training step has its own script, train_step_side.py.
 """
 
