@@ -141,7 +141,7 @@ def test_one_click_reload_infer_and_portuguese(page, dataset, embedder_dir):
     pg.locator("#ex-device").get_by_text("cpu", exact=True).click()
     pg.locator("#ex-embedder input").first.fill(str(embedder_dir))
     pg.locator("#ex-embedder input").first.press("Enter")  # a typed path: the dropdown's custom value
-    for elem, value in (("#tr-epochs", "6"), ("#tr-batch", "2"), ("#tr-save", "1")):
+    for elem, value in (("#tr-epochs", "4"), ("#tr-batch", "2"), ("#tr-save", "1")):
         pg.locator(f"{elem} input[type=number]").fill(value)
         pg.locator(f"{elem} input[type=number]").press("Enter")
     pg.locator("#tr-one-click").click()

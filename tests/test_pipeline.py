@@ -96,7 +96,7 @@ def test_one_click_runs_then_skips_then_redoes_what_changed(tmp_path, dataset, e
 
 
 def test_one_click_stopped_continues_and_new_data_moves_checkpoints_aside(tmp_path, dataset, embedder_dir):
-    cfg = run_config(tmp_path, dataset, embedder_dir, epochs=3)
+    cfg = run_config(tmp_path, dataset, embedder_dir)
     stop = threading.Event()
 
     def stop_in_training(p: P.Progress) -> None:

@@ -129,14 +129,14 @@ def test_kill_9_during_a_save_leaves_a_resumable_state(tmp_path, tiny_experiment
 def test_overfit_lowers_mel_loss(tmp_path, tiny_experiment):
     exp = tiny_experiment()
     hps = json.loads(exp.paths.config.read_text())
-    hps["train"]["learning_rate"] = 2e-3  # a tiny model from scratch: a larger step than the reference's 1e-4
+    hps["train"]["learning_rate"] = 3e-3  # a tiny model from scratch: a larger step than the reference's 1e-4
     exp.paths.config.write_text(json.dumps(hps))
     exp = open_experiment("voice", exp.paths.root.parent)
-    r = T.train(exp, cfg(tmp_path, epochs=1000, max_steps=100, save_every=1000))
+    r = T.train(exp, cfg(tmp_path, epochs=1000, max_steps=60, save_every=1000))  # mel 184 -> 74 here
     rows = read_metrics(exp.paths.root)
     first = np.mean([x["loss_mel"] for x in rows[:5]])
     last = np.mean([x["loss_mel"] for x in rows[-5:]])
-    assert r.step == 100 and last <= 0.7 * first, (first, last)
+    assert r.step == 60 and last <= 0.7 * first, (first, last)
 
 
 def test_without_pitch_and_v1(tmp_path, tiny_experiment):
