@@ -135,19 +135,11 @@ class LiveSessions:
 
     def run(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` on the sessions' compute thread (the caller waits; not to be called from that thread)."""
-        while True:
-            with self.lock:
-                if self.compute is None:
-                    self.compute = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rvc-live")
-                pool = self.compute
-            try:
-                future = pool.submit(fn, *args)
-            except RuntimeError:  # the last session ended meanwhile and its thread was let go: a new one
-                with self.lock:
-                    if self.compute is pool:
-                        self.compute = None
-                continue
-            return future.result()
+        with self.lock:  # submitted under the lock that lets the thread go: never to one already let go
+            if self.compute is None:
+                self.compute = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rvc-live")
+            future = self.compute.submit(fn, *args)
+        return future.result()
 
     def _let_go_when_idle(self) -> None:
         """With no session left, the compute thread finishes what it has and ends (called with the lock held)."""

@@ -89,7 +89,7 @@ class Decoder(nn.Module):
     # decoder's receptive field, at most 10.5 frames either side at every rate and version: tests/test_models.py
     # checks it, so the joined windows equal one pass); small windows keep every tensor in the CPU caches and out
     # of fresh mmap'd pages (tensors over 32 MB are mapped and zero-filled on each allocation). Every window has
-    # the same length (the last one reaches further back): oneDNN prepares its kernels for each new input length
+    # the same length (the first and last take more context): oneDNN prepares its kernels for each new input length
     # (about 0.5 s in fp32 and 2 s in bf16 for a whole decoder), and a process that converted once keeps them
     WINDOW = 400
     OVERLAP = 12
