@@ -81,6 +81,19 @@ def make_tiny_experiment(root, dataset, embedder_dir, name="voice", use_f0=True,
 
 
 @pytest.fixture
+def narrow_discriminator(monkeypatch):
+    """Training jobs started through the app (its Train tab and API) get a quarter-width discriminator, as the
+    library's tests give theirs: with the reference's (71 M parameters, 857 MB per D checkpoint with its optimizer
+    state) a tiny generator's epoch is mostly writing D_*.pth."""
+    import dataclasses
+
+    from rvc.steps import tasks
+
+    made = tasks._train_config
+    monkeypatch.setattr(tasks, "_train_config", lambda *a: dataclasses.replace(made(*a), discriminator_scale=0.25))
+
+
+@pytest.fixture
 def tiny_experiment(tmp_path, dataset, embedder_dir):
     """``make(name, use_f0, version, sample_rate, data)``: :func:`make_tiny_experiment` in this test's folder."""
     return lambda *a, **kw: make_tiny_experiment(tmp_path, dataset, embedder_dir, *a, **kw)

@@ -227,7 +227,7 @@ def test_step2b_from_the_client(served, embedder_dir):
     assert any((tmp / "logs" / "voice" / "3_feature768").iterdir())
 
 
-def test_step3_training_runs_in_the_background(served, tiny_experiment):
+def test_step3_training_runs_in_the_background(served, tiny_experiment, narrow_discriminator):
     import time
 
     client, tmp = served

@@ -104,7 +104,7 @@ def test_bad_name_shows_an_error_in_the_page(page):
     pg.screenshot(path=str(ARTIFACTS / "train_bad_name.png"))
 
 
-def test_training_from_the_browser_survives_a_reload(page, tiny_experiment):
+def test_training_from_the_browser_survives_a_reload(page, tiny_experiment, narrow_discriminator):
     from playwright.sync_api import expect
 
     pg, tmp = page
@@ -125,7 +125,7 @@ def test_training_from_the_browser_survives_a_reload(page, tiny_experiment):
     pg.screenshot(path=str(ARTIFACTS / "train_step3_stopped.png"), full_page=True)
 
 
-def test_one_click_reload_infer_and_portuguese(page, dataset, embedder_dir):
+def test_one_click_reload_infer_and_portuguese(page, dataset, embedder_dir, narrow_discriminator):
     """One-click training from the page on a small espeak-ng dataset: progress and losses update, a reload finds
     the job, the model converts a file in the Infer tab and the result plays; then the page in Portuguese."""
     from playwright.sync_api import expect
