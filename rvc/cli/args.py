@@ -47,7 +47,7 @@ TRAIN_FLAGS: dict[str, str] = {"cache_on_gpu": "--cache-gpu", "num_workers": "--
 TRAIN_FIELDS = (
     "epochs", "max_steps", "batch_size", "save_every", "latest_only", "save_small", "pretrained_g", "pretrained_d",
     "no_pretrained", "device", "precision", "cache_on_gpu", "compile", "num_workers", "log_every",
-    "discriminator_scale", "weights_dir", "holdout", "eval_every", "patience", "probes", "no_eval",
+    "discriminator_scale", "weights_dir", "holdout", "eval_every", "patience", "probes", "no_eval", "seed",
 )  # fmt: skip
 
 

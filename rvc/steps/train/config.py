@@ -37,7 +37,7 @@ class TrainConfig:
     )
     cache_on_gpu: bool = option(False, "keep the dataset on the GPU after the first epoch")
     log_every: int = option(10, "steps between metrics lines (default {default})", minimum=1)
-    seed: int = 1234
+    seed: int = option(1234, "seed of the initial weights and the order of batches (default {default})", minimum=0)
     weights_dir: Path | None = option(None, "where small models go (default ./weights)")
     # None: 0 on CPU, up to 4 beside a GPU
     num_workers: int | None = option(None, "data-loading processes (default: 0 on CPU, 4 on GPU)", minimum=0)
