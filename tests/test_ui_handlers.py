@@ -161,3 +161,48 @@ def test_import_from_a_repository_of_several_models_asks_then_imports(tmp_path, 
         assert "local or private address" in error_text(e)
     finally:
         server.shutdown()
+
+
+def test_torch_handlers_leave_no_openmp_team_on_the_servers_worker(tmp_path):
+    """A handler bound with own_thread runs on a thread that ends with it: Gradio's long-lived worker keeps no
+    OpenMP team (which would slow every other thread's torch work), and the handler still sees the caller's
+    context variables, returns its value and raises its errors."""
+    import contextvars
+    from concurrent.futures import ThreadPoolExecutor
+
+    import torch
+
+    seen = contextvars.ContextVar("seen", default="not copied")
+
+    def handler(ctx, form):
+        (torch.randn(256, 256) @ torch.randn(256, 256)).sum().item()  # a parallel region: this thread's team
+        if form.name == "bad":
+            raise ValueError("bad name")
+        return f"{form.name} {seen.get()}"
+
+    def native_threads(settle: int | None = None) -> int:
+        """This process's threads, once they number ``settle`` (ending threads take a moment; 2 s at most)."""
+        import time
+
+        for _ in range(40):
+            n = len(os.listdir("/proc/self/task"))
+            if n == settle or settle is None:
+                break
+            time.sleep(0.05)
+        return n
+
+    seen.set("copied")
+    ctx = context(tmp_path)
+    server = ThreadPoolExecutor(max_workers=1)  # stands for Gradio's worker thread, which lives on
+    server.submit(int).result()
+    before = native_threads()
+    fn = bind(ctx, handler, NameForm, ["name"], own_thread=True)
+    assert server.submit(contextvars.copy_context().run, fn, "voice", "en").result() == "voice copied"
+    assert native_threads(settle=before) == before  # its thread and that thread's team are gone
+    with pytest.raises(ValueError, match="bad name"):
+        server.submit(fn, "bad", "en").result()
+    server.submit(bind(ctx, handler, NameForm, ["name"]), "voice", "en").result()  # on the worker itself
+    assert native_threads() > before  # the worker now keeps a team: what own_thread avoids
+    server.shutdown()
+    with pytest.raises(TypeError, match="generator"):
+        bind(ctx, lambda ctx, form: (yield), NameForm, ["name"], own_thread=True)

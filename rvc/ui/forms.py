@@ -19,6 +19,7 @@ import gradio as gr
 from gradio.components import Component
 from gradio.events import Dependency
 
+from rvc.core.workers import on_own_thread
 from rvc.ui.common import WITH_LANG
 from rvc.ui.context import UiContext
 
@@ -69,10 +70,18 @@ def api_defaults(form: type[Form], names: Sequence[str]) -> dict[str, Any]:
 
 
 def bind(
-    ctx: UiContext, handler: Callable[..., Any], form: type[F], names: Sequence[str], *, progress: bool = False
+    ctx: UiContext,
+    handler: Callable[..., Any],
+    form: type[F],
+    names: Sequence[str],
+    *,
+    progress: bool = False,
+    own_thread: bool = False,
 ) -> Callable[..., Any]:
     """The event function Gradio calls: named after the handler, with one parameter per field in ``names`` and
-    ``lang`` last. ``progress``: the handler also takes a reporter fed to Gradio's progress bar."""
+    ``lang`` last. ``progress``: the handler also takes a reporter fed to Gradio's progress bar. ``own_thread``:
+    it runs on a thread that ends with it, not on Gradio's long-lived worker (torch work: see
+    :func:`rvc.core.workers.on_own_thread`)."""
     missing = sorted(set(form_fields(form)) - set(names))
     unknown = sorted(set(names) - set(form_fields(form)))
     if missing or unknown:
@@ -91,6 +100,12 @@ def bind(
             return handler(ctx, make_form(form, names, rest, **page), lambda line: bar(None, desc=line))
         return handler(ctx, make_form(form, names, values, **page))
 
+    if own_thread and inspect.isgeneratorfunction(handler):
+        raise TypeError(f"{handler.__name__}: a generator cannot run on a thread of its own")
+
+    def run(values: tuple[Any, ...]) -> Any:
+        return on_own_thread(call, values) if own_thread else call(values)
+
     if inspect.isgeneratorfunction(handler):
 
         def event_gen(*values: Any) -> Iterator[Any]:
@@ -100,7 +115,7 @@ def bind(
     else:
 
         def event_fn(*values: Any) -> Any:
-            return call(values)
+            return run(values)
 
         event = event_fn
     kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
@@ -132,10 +147,12 @@ class Events:
         form: type[F],
         inputs: Mapping[str, Component],
         outputs: Sequence[Component],
+        own_thread: bool = False,
         **kw: Any,
     ) -> Dependency:
-        """``event`` runs ``handler(ctx, form)``; ``inputs`` name the form's fields, in the API's order."""
-        fn = bind(self.ctx, handler, form, list(inputs))
+        """``event`` runs ``handler(ctx, form)``; ``inputs`` name the form's fields, in the API's order.
+        ``own_thread``: for a handler that runs torch (see :func:`bind`)."""
+        fn = bind(self.ctx, handler, form, list(inputs), own_thread=own_thread)
         return event(fn, [*inputs.values(), self.lang], list(outputs), js=WITH_LANG, **kw)
 
     def on_progress(
@@ -147,6 +164,7 @@ class Events:
         outputs: Sequence[Component],
         **kw: Any,
     ) -> Dependency:
-        """As :meth:`on`, for a handler that reports what it does now: ``handler(ctx, form, report)``."""
-        fn = bind(self.ctx, handler, form, list(inputs), progress=True)
+        """As :meth:`on`, for a handler that reports what it does now: ``handler(ctx, form, report)``; a long
+        one, run on a thread of its own (its torch work leaves no OpenMP team behind on Gradio's worker)."""
+        fn = bind(self.ctx, handler, form, list(inputs), progress=True, own_thread=True)
         return event(fn, [*inputs.values(), self.lang], list(outputs), js=WITH_LANG, **kw)

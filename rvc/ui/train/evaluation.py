@@ -205,7 +205,7 @@ def wire(ev: Events, ab: ABWidgets, name: gr.Textbox) -> None:
           api_name="ab_lists")  # fmt: skip
     ev.on(ab.play.click, ab_play, ABForm,
           {"name": name, "piece": ab.piece, "model_a": ab.model_a, "model_b": ab.model_b},
-          [ab.original, ab.audio_a, ab.audio_b, ab.table], api_name="ab_compare")  # fmt: skip
+          [ab.original, ab.audio_a, ab.audio_b, ab.table], own_thread=True, api_name="ab_compare")  # fmt: skip
 
 
 def eval_plot() -> gr.LinePlot:
