@@ -40,8 +40,9 @@ def shrunk(logs: Path, name: str = "voice") -> ExperimentConfig:
 
 def run_config(tmp_path, dataset, embedder_dir, **train) -> P.RunConfig:
     # no evaluation of the saves (3.5 s each here): tests/test_browser.py runs one-click with it
-    settings = dict(epochs=2, batch_size=2, save_every=1, no_pretrained=True, device="cpu", discriminator_scale=0.25)
-    settings["no_eval"] = True
+    settings = dict(
+        epochs=2, batch_size=2, save_every=1, no_pretrained=True, device="cpu", discriminator_scale=0.25, no_eval=True
+    )
     return P.RunConfig(
         experiment=shrunk(tmp_path / "logs"),
         dataset_dir=dataset,

@@ -4,8 +4,9 @@ scipy.signal costs 0.85 s to import, in every worker process, about a third of a
 a 2-core machine. The filter is linear and time-invariant and its impulse response decays below 1e-12 of its
 peak within a fraction of a second, so the same output comes from an FFT convolution with that response (numpy's
 pocketfft, in float32: within 5e-7 of the exact filter, a third faster than float64), computed once per sample
-rate from the filter's second-order sections by their own recursion. The design is scipy's ``butter(order, cutoff, btype="high", fs=rate)``: the analog prototype's poles, the high-pass
-transform and the bilinear transform with pre-warping; the tests check it and the output against scipy's.
+rate from the filter's second-order sections by their own recursion. The design is scipy's
+``butter(order, cutoff, btype="high", fs=rate)``: the analog prototype's poles, the high-pass transform and the
+bilinear transform with pre-warping; the tests check it and the output against scipy's.
 """
 
 from __future__ import annotations

@@ -125,12 +125,10 @@ class LiveSessions:
         self.lock = threading.Lock()
         self.converters: dict[tuple[Any, ...], Converter] = {}
         self.tickets: dict[str, tuple[LiveSession, float]] = {}  # ticket -> the session it opens, when it expires
-        # The sessions' torch work (their converters' loading and every block) runs on this one thread. Each thread
-        # that runs torch keeps an OpenMP team of its own, and OpenMP's threads spin between parallel regions only
-        # while there are no more of them than CPUs: once a second thread has run torch, every small operation
-        # waits for its team to wake up (measured on 2 cores: a 500 ms block in 340 ms on one thread, 470 ms once
-        # a second thread had run torch too). The thread ends when the last session does: while it lives, its team
-        # slows every other thread's torch work in the same way (the tests' tiny training steps took twice as long).
+        # The sessions' torch work (their converters' loading and every block) runs on this one thread, which ends
+        # with the last session: a thread that has run torch keeps an OpenMP team while it lives, and every team
+        # beyond the CPUs' count slows all torch work in the process (rvc.core.workers.on_own_thread, the same
+        # rule for one-off work). Blocks come every few hundred ms, so this one lives as long as sessions do.
         self.compute: ThreadPoolExecutor | None = None
 
     def run(self, fn: Callable[..., T], *args: Any) -> T:
